@@ -1,0 +1,45 @@
+import type { FumidaiConfig } from './config.ts';
+
+// Defaults, with the reasons in docs/limits.md. In short: the per-minute limit follows
+// Exchange Online's 30 messages/min for SMTP submission, the hourly one the EOP
+// "Standard" recommendation (500 external recipients/h), the daily one IIJmio's and
+// EOP's 1,000 messages/day. Detection thresholds were tuned on simulated traffic and
+// checked on scenarios with other seeds (docs/replay-results.md).
+export const DEFAULT_CONFIG: FumidaiConfig = {
+  dataDir: './fumidai-data',
+  policy: {
+    listeners: [{ listen: '127.0.0.1:10040' }],
+    requireAuth: true,
+    contexts: {},
+    maxRequestBytes: 16384,
+    idleTimeout: 3600,
+    storeFailureAction: 'defer',
+  },
+  admin: { listen: '127.0.0.1:10050', token: null },
+  limits: {
+    windows: [
+      { name: 'minute', seconds: 60, messages: 30, recipients: 100 },
+      { name: 'hour', seconds: 3600, messages: 200, recipients: 500 },
+      { name: 'day', seconds: 86400, messages: 1000, recipients: 2000 },
+    ],
+    subBuckets: 10,
+  },
+  detection: {
+    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20 },
+    manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 8 },
+    burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 4 },
+    baselineJump: {
+      enabled: true,
+      action: 'suspend',
+      autoReleaseAfter: 86400,
+      window: 3600,
+      factor: 20,
+      minMessages: 60,
+      minHistory: 7 * 86400,
+      tau: 7 * 86400,
+    },
+    failedLoginsThenSuccess: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, failures: 5 },
+  },
+  suspension: { autoReleaseCooldown: 30 * 86400 },
+  replies: { languages: ['ja', 'en'], support: 'your mail provider\'s support desk' },
+};

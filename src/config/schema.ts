@@ -1,0 +1,147 @@
+import { DURATION_PATTERN } from './duration.ts';
+
+// JSON Schema (draft 2020-12) of the config file. `npm test` checks that
+// docs/config.schema.json is this object, so the published schema cannot drift.
+
+const duration = {
+  oneOf: [
+    { type: 'string', pattern: DURATION_PATTERN },
+    { type: 'number', minimum: 0 },
+  ],
+  description: 'A duration: "90s", "10m", "1h", "7d", "1w", or a number of seconds.',
+} as const;
+
+const positiveInt = { type: 'integer', minimum: 1 } as const;
+
+function rule(description: string, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    description,
+    properties: {
+      enabled: { type: 'boolean' },
+      action: { enum: ['suspend', 'notify'], description: 'suspend sending, or only record a notice and an audit entry' },
+      autoReleaseAfter: {
+        oneOf: [duration, { type: 'null' }],
+        description: 'Release automatically after this long (at most once per suspension.autoReleaseCooldown); null keeps the suspension until an operator releases it.',
+      },
+      ...extra,
+    },
+  };
+}
+
+export const configSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://fumidai.invalid/config.schema.json',
+  title: 'fumidai configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    dataDir: { type: 'string', minLength: 1, description: 'Folder for the SQLite file and the admin token. Default ./fumidai-data' },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'The Postfix SMTPD access policy delegation server.',
+      properties: {
+        listeners: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['listen'],
+            properties: {
+              listen: { type: 'string', minLength: 1, description: '"host:port", "[v6]:port" or "unix:/path"' },
+              requireAuth: { type: 'boolean' },
+            },
+          },
+        },
+        requireAuth: { type: 'boolean', description: 'Refuse requests without sasl_username (default true).' },
+        contexts: {
+          type: 'object',
+          description: 'Settings per Postfix policy_context value.',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { requireAuth: { type: 'boolean' } },
+          },
+        },
+        maxRequestBytes: { type: 'integer', minimum: 512, maximum: 1048576 },
+        idleTimeout: duration,
+        storeFailureAction: { enum: ['accept', 'defer'] },
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        listen: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'Loopback "host:port" of the JSON admin API; null disables it.' },
+        token: { oneOf: [{ type: 'string', minLength: 16 }, { type: 'null' }] },
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        windows: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 8,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'seconds', 'messages', 'recipients'],
+            properties: {
+              name: { type: 'string', pattern: '^[a-z0-9-]+$' },
+              seconds: duration,
+              messages: positiveInt,
+              recipients: positiveInt,
+            },
+          },
+        },
+        subBuckets: { type: 'integer', minimum: 1, maximum: 60 },
+      },
+    },
+    detection: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        sustainedBreach: rule('Suspend after many refused attempts (limit breaches) in a window.', {
+          window: duration,
+          refusals: positiveInt,
+        }),
+        manySourceIps: rule('Suspend when an ID is used from many distinct source IPs in a window.', {
+          window: duration,
+          distinct: { type: 'integer', minimum: 2 },
+        }),
+        burstSourceIps: rule('The same over a short window (botnets rotate addresses per message).', {
+          window: duration,
+          distinct: { type: 'integer', minimum: 2 },
+        }),
+        baselineJump: rule("Suspend when an ID sends far more than its own baseline.", {
+          window: duration,
+          factor: { type: 'number', minimum: 1 },
+          minMessages: positiveInt,
+          minHistory: duration,
+          tau: duration,
+        }),
+        failedLoginsThenSuccess: rule('Suspend on a successful login after a run of failed ones.', {
+          window: duration,
+          failures: positiveInt,
+        }),
+      },
+    },
+    suspension: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { autoReleaseCooldown: duration },
+    },
+    replies: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        languages: { type: 'array', minItems: 1, items: { enum: ['ja', 'en'] }, uniqueItems: true },
+        support: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\r\\n]*$' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,111 @@
+// The engine's contract (ARCHITECTURE.md §2): events in, explainable verdicts out.
+// Every front door (policy, milter, gateway, replay) builds these and nothing else.
+
+declare const senderIdBrand: unique symbol;
+/** The SASL login of a submitting client, normalised (trimmed, lower-cased). */
+export type SenderId = string & { readonly [senderIdBrand]: true };
+
+export function senderId(login: string): SenderId {
+  return login.trim().toLowerCase() as SenderId;
+}
+
+/** Milliseconds since the Unix epoch. */
+export type EpochMs = number;
+
+/** Which front door produced an event; used for audit entries and per-door settings. */
+export type DoorName = 'policy' | 'milter' | 'submission' | 'dovecot' | 'replay' | 'admin';
+
+interface EventBase {
+  readonly t: EpochMs;
+  readonly door: DoorName;
+  /** The SASL login, or null when the client did not authenticate. */
+  readonly sender: SenderId | null;
+  /** Client IP address as text, or null when the door does not know it. */
+  readonly ip: string | null;
+  /** Door-specific scope, e.g. Postfix's policy_context, so rules can differ per listener. */
+  readonly context?: string;
+}
+
+export interface AuthEvent extends EventBase {
+  readonly kind: 'auth';
+  readonly ok: boolean;
+  readonly method?: string;
+  readonly protocol?: string;
+}
+
+export interface RcptEvent extends EventBase {
+  readonly kind: 'rcpt';
+  readonly mailFrom: string;
+  readonly recipient: string;
+  /** Recipients of this transaction already admitted before this one. */
+  readonly pendingRecipients: number;
+  /** Correlates the RCPT and END-OF-MESSAGE requests of one transaction. */
+  readonly transaction: string;
+}
+
+export interface MessageEvent extends EventBase {
+  readonly kind: 'message';
+  readonly mailFrom: string;
+  /** Number of recipients the MTA accepted for this message. */
+  readonly recipientCount: number;
+  readonly size: number;
+  readonly transaction: string;
+  readonly headerFrom?: string;
+}
+
+export type EngineEvent = AuthEvent | RcptEvent | MessageEvent;
+
+export type Action = 'accept' | 'defer' | 'reject' | 'hold' | 'discard';
+
+/** Why a verdict is what it is: which module, which rule, which numbers. */
+export interface Reason {
+  readonly module: string;
+  readonly rule: string;
+  /** One line in English for logs and support ("31 messages in 1m, limit 30"). */
+  readonly detail: string;
+  readonly figures?: Readonly<Record<string, number | string>>;
+}
+
+export type NoticeKind =
+  | 'suspended'
+  | 'released'
+  | 'limit-reached';
+
+export type Effect =
+  | {
+      readonly type: 'suspend';
+      readonly sender: SenderId;
+      readonly rule: string;
+      readonly detail: string;
+      readonly figures: Readonly<Record<string, number | string>>;
+      /** When an automatic release is due, or null for "until an operator releases". */
+      readonly autoReleaseAt: EpochMs | null;
+    }
+  | {
+      readonly type: 'notice';
+      readonly sender: SenderId;
+      readonly kind: NoticeKind;
+      readonly data: Readonly<Record<string, number | string>>;
+    }
+  | {
+      readonly type: 'audit';
+      readonly sender: SenderId | null;
+      readonly action: string;
+      readonly detail: string;
+    };
+
+export interface Verdict {
+  readonly action: Action;
+  /** SMTP reply code, e.g. 450 or 550; absent for a plain accept. */
+  readonly code?: number;
+  /** RFC 3463 enhanced status code, e.g. "4.7.1". */
+  readonly enhanced?: string;
+  /** Reply text without code, ready for the client. */
+  readonly text?: string;
+  /** Delivery pool name when a module chose one. */
+  readonly pool?: string;
+  readonly reasons: readonly Reason[];
+  readonly effects: readonly Effect[];
+}
+
+export const ACCEPT: Verdict = Object.freeze({ action: 'accept', reasons: [], effects: [] });

@@ -1,0 +1,103 @@
+import type { EpochMs, SenderId } from '../engine/types.ts';
+
+// The counter side of the state: everything the hot path reads and writes.
+// Each call is one atomic operation, so that it maps to one Redis round trip
+// (a Lua script) as well as to one in-memory update.
+
+/** Limits for one configured window, in the order of `CounterLayout.windows`. */
+export interface WindowLimit {
+  readonly messages: number;
+  readonly recipients: number;
+}
+
+/** Fixed at start from the config: which windows exist and how finely they slide. */
+export interface CounterLayout {
+  /** Rate-limit windows, in seconds, e.g. [60, 3600, 86400]. */
+  readonly windows: readonly number[];
+  /** Each window slides in this many steps (see docs/counting.md). */
+  readonly subBuckets: number;
+  /** Window over which limit breaches (refused attempts) are counted. */
+  readonly breachWindow: number;
+  /** Window over which failed logins are counted. */
+  readonly authFailureWindow: number;
+  /** Windows over which distinct source IPs are counted. */
+  readonly distinctWindows: readonly number[];
+  /** Time constant of the sending baseline (exponential decay), in seconds. */
+  readonly baselineTau: number;
+}
+
+export type Stage = 'rcpt' | 'message' | 'auth';
+
+export interface ObserveRequest {
+  readonly sender: SenderId;
+  readonly now: EpochMs;
+  readonly ip: string | null;
+  readonly stage: Stage;
+  /** auth stage only. */
+  readonly authOk?: boolean;
+  /** Limits per window; empty means "do not test". */
+  readonly limits: readonly WindowLimit[];
+  /** rcpt: messages/recipients that would be added (tested, not added). message: added if admitted. */
+  readonly messages: number;
+  readonly recipients: number;
+}
+
+export interface WindowCount {
+  readonly messages: number;
+  readonly recipients: number;
+}
+
+export interface Exceeded {
+  readonly window: number;
+  readonly series: 'messages' | 'recipients';
+  /** Count in the window before this request. */
+  readonly count: number;
+  readonly limit: number;
+}
+
+export interface SenderSnapshot {
+  readonly suspended: boolean;
+  /** False when a limit would be exceeded; then nothing was added and a breach was counted. */
+  readonly admitted: boolean;
+  readonly exceeded: Exceeded | null;
+  /** Counts per window after this request. */
+  readonly windows: readonly WindowCount[];
+  /** Refused attempts within the breach window, this one included. */
+  readonly breaches: number;
+  /** Failed logins within the auth-failure window before this event. */
+  readonly authFailures: number;
+  /** Distinct source IPs per distinct window, this event's IP included. */
+  readonly distinctIps: readonly number[];
+  /** Messages per hour averaged over the baseline time constant, before this message. */
+  readonly baselinePerHour: number;
+  /** Seconds since the first message this store saw from the sender. */
+  readonly historySeconds: number;
+}
+
+export interface SourceIpStat {
+  readonly ip: string;
+  readonly count: number;
+  readonly firstSeen: EpochMs;
+  readonly lastSeen: EpochMs;
+}
+
+export interface TopEntry {
+  readonly sender: SenderId;
+  readonly value: number;
+}
+
+export type TopMetric = 'source-ips' | 'messages' | 'recipients';
+
+export interface CounterStore {
+  readonly layout: CounterLayout;
+  observe(req: ObserveRequest): Promise<SenderSnapshot>;
+  /** Counts per window without changing anything (support tools). */
+  peek(sender: SenderId, now: EpochMs): Promise<{ windows: readonly WindowCount[]; distinctIps: readonly number[] }>;
+  /** The hot suspension flag; the durable record lives in the RecordStore. */
+  setSuspended(sender: SenderId, suspended: boolean): Promise<void>;
+  sourceIps(sender: SenderId, now: EpochMs): Promise<readonly SourceIpStat[]>;
+  top(metric: TopMetric, windowSeconds: number, now: EpochMs, limit: number): Promise<readonly TopEntry[]>;
+  /** Number of sender IDs currently tracked. */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,98 @@
+import type { EpochMs, NoticeKind, SenderId } from '../engine/types.ts';
+import type { WindowLimit } from './counter-store.ts';
+
+// The record side of the state: durable, rarely written, read through a cache on the
+// hot path. Suspensions and audit entries are written synchronously (they must survive
+// kill -9); decision history may be written behind in batches.
+
+export interface BulkWindow {
+  readonly from: EpochMs;
+  readonly until: EpochMs;
+  /** Limits in force during the window, in the order of the configured windows. */
+  readonly limits: readonly WindowLimit[];
+  readonly reason: string;
+}
+
+export interface UserSettings {
+  readonly sender: SenderId;
+  /** Per-user limits replacing the defaults, in the order of the configured windows. */
+  readonly limits: readonly WindowLimit[] | null;
+  readonly bulkWindows: readonly BulkWindow[];
+  readonly createdAt: EpochMs;
+}
+
+export interface Suspension {
+  readonly id: number;
+  readonly sender: SenderId;
+  readonly at: EpochMs;
+  /** 'auto' for the engine, else the operator's name. */
+  readonly by: string;
+  readonly rule: string;
+  readonly reason: string;
+  readonly figures: Readonly<Record<string, number | string>>;
+  readonly autoReleaseAt: EpochMs | null;
+  readonly releasedAt: EpochMs | null;
+  readonly releasedBy: string | null;
+}
+
+export interface AuditEntry {
+  readonly id: number;
+  readonly t: EpochMs;
+  readonly sender: SenderId | null;
+  readonly actor: string;
+  readonly action: string;
+  readonly detail: string;
+}
+
+export interface Notice {
+  readonly id: number;
+  readonly t: EpochMs;
+  readonly sender: SenderId;
+  readonly kind: NoticeKind;
+  readonly data: Readonly<Record<string, number | string>>;
+  readonly deliveredAt: EpochMs | null;
+}
+
+export interface DecisionRecord {
+  readonly t: EpochMs;
+  readonly sender: SenderId;
+  readonly ip: string | null;
+  readonly stage: string;
+  readonly action: string;
+  readonly code: number | null;
+  readonly detail: string;
+}
+
+export interface AuditQuery {
+  readonly sender?: SenderId;
+  readonly since?: EpochMs;
+  readonly limit: number;
+}
+
+export interface RecordStore {
+  /** Settings of a user, or null when the user has none (defaults apply). */
+  user(sender: SenderId): Promise<UserSettings | null>;
+  putUser(settings: UserSettings): Promise<void>;
+  /** The open suspension of a sender, if any. */
+  activeSuspension(sender: SenderId): Promise<Suspension | null>;
+  /** All senders with an open suspension (to warm the hot flag at start). */
+  activeSuspensions(): Promise<readonly Suspension[]>;
+  suspensionHistory(sender: SenderId): Promise<readonly Suspension[]>;
+  /** Durable before it resolves. Returns the new record; a second open suspension is not created. */
+  suspend(s: Omit<Suspension, 'id' | 'releasedAt' | 'releasedBy'>): Promise<Suspension>;
+  /** Closes the open suspension; resolves null when there was none. */
+  release(sender: SenderId, at: EpochMs, by: string): Promise<Suspension | null>;
+  /** Time of the latest automatic release of this sender, for the unblock-loop guard. */
+  lastAutoRelease(sender: SenderId): Promise<EpochMs | null>;
+  /** Suspensions whose automatic release is due. */
+  dueAutoReleases(now: EpochMs): Promise<readonly Suspension[]>;
+  audit(entry: Omit<AuditEntry, 'id'>): Promise<void>;
+  auditLog(q: AuditQuery): Promise<readonly AuditEntry[]>;
+  addNotice(n: Omit<Notice, 'id' | 'deliveredAt'>): Promise<void>;
+  notices(sender: SenderId | null, limit: number): Promise<readonly Notice[]>;
+  /** Written behind; may be lost on a crash (documented). */
+  recordDecision(d: DecisionRecord): void;
+  recentDecisions(sender: SenderId, limit: number): Promise<readonly DecisionRecord[]>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
