@@ -6,8 +6,8 @@ export type Language = 'ja' | 'en';
 export interface PolicyListener {
   /** "127.0.0.1:10040", "[::1]:10040" or "unix:/run/fumidai/policy.sock". */
   readonly listen: string;
-  /** Overrides policy.requireAuth for this listener. */
-  readonly requireAuth?: boolean;
+  /** Context name for requests that carry no policy_context (see policy.contexts). */
+  readonly context?: string;
 }
 
 export interface LimitWindow {

@@ -51,7 +51,7 @@ export const configSchema = {
             required: ['listen'],
             properties: {
               listen: { type: 'string', minLength: 1, description: '"host:port", "[v6]:port" or "unix:/path"' },
-              requireAuth: { type: 'boolean' },
+              context: { type: 'string', minLength: 1, description: 'Context for requests without policy_context; see contexts.' },
             },
           },
         },

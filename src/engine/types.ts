@@ -69,7 +69,8 @@ export interface Reason {
 export type NoticeKind =
   | 'suspended'
   | 'released'
-  | 'limit-reached';
+  | 'limit-reached'
+  | 'suspicious';
 
 export type Effect =
   | {

@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FumidaiConfig } from '../config/config.ts';
+import { systemClock } from '../engine/clock.ts';
+import { Engine } from '../engine/engine.ts';
+import type { Effect } from '../engine/types.ts';
+import { startPolicyServer } from '../doors/policy/server.ts';
+import { openEmbeddedState } from '../runtime/embedded-state.ts';
+import { startAdminApi } from '../web/admin-api.ts';
+
+// `fumidai serve`: the policy server and the admin API over the embedded state, with
+// the periodic jobs (automatic releases, counter saves, forgetting idle IDs).
+
+function log(msg: string): void {
+  process.stderr.write(`${new Date().toISOString()} fumidai: ${msg}\n`);
+}
+
+function ensureToken(config: FumidaiConfig): string {
+  if (config.admin.token !== null) return config.admin.token;
+  const file = join(config.dataDir, 'admin.token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+function describe(e: Effect): string {
+  switch (e.type) {
+    case 'suspend':
+      return `suspended ${e.sender} (${e.rule}: ${e.detail})`;
+    case 'notice':
+      return `notice ${e.kind} for ${e.sender}`;
+    case 'audit':
+      return `${e.action} ${e.sender ?? ''}: ${e.detail}`;
+  }
+}
+
+export async function serve(config: FumidaiConfig): Promise<void> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const state = openEmbeddedState(config);
+  let storeErrors = 0;
+  const engine = new Engine({
+    config,
+    counters: state.counters,
+    records: state.records,
+    clock: systemClock,
+    onEffect: (e) => log(describe(e)),
+    onStoreError: (err) => {
+      storeErrors++;
+      log(`state store error: ${(err as Error).message}`);
+    },
+  });
+  const warmed = await engine.warmSuspensions();
+  const policy = await startPolicyServer(engine, config, { warn: log });
+  const admin = config.admin.listen === null
+    ? null
+    : await startAdminApi({
+        config,
+        engine,
+        counters: state.counters,
+        records: state.records,
+        token: ensureToken(config),
+        health: () => ({ policyConnections: policy.connections(), storeErrors }),
+      });
+
+  const longest = Math.max(...config.limits.windows.map((w) => w.seconds), config.detection.baselineJump.tau);
+  const jobs = [
+    setInterval(() => void engine.releaseDue().catch((e: Error) => log(`auto-release failed: ${e.message}`)), 60_000),
+    setInterval(() => state.saveCounters(), 30_000),
+    setInterval(() => state.counters.evictIdle(Date.now(), longest + 86400), 3600_000),
+  ];
+  await engine.releaseDue();
+
+  process.stdout.write(`fumidai: data folder ${config.dataDir} (SQLite ${join(config.dataDir, 'fumidai.sqlite')})\n`);
+  for (const a of policy.addresses) process.stdout.write(`fumidai: policy server listening on ${a}\n`);
+  if (admin) process.stdout.write(`fumidai: admin API listening on ${admin.address} (token in ${config.admin.token ? 'the config' : join(config.dataDir, 'admin.token')})\n`);
+  if (warmed > 0) process.stdout.write(`fumidai: ${warmed} suspended sender IDs restored\n`);
+  process.stdout.write('fumidai: ready\n');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    for (const j of jobs) clearInterval(j);
+    await policy.close();
+    await admin?.close();
+    await state.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

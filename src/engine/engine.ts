@@ -1,0 +1,242 @@
+import type { FumidaiConfig } from '../config/config.ts';
+import type { CounterLayout, CounterStore, ObserveRequest } from '../store/counter-store.ts';
+import type { RecordStore, Suspension } from '../store/record-store.ts';
+import type { Clock } from './clock.ts';
+import { SEVERITY, type AssessContext, type Finding, type Measure, type SuspendRequest } from './measure.ts';
+import { MEASURES } from './measures/index.ts';
+import { limitsFor } from './measures/rate-limit.ts';
+import { distinctWindowsOf } from './measures/source-ips.ts';
+import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspended as suspendedText } from './replies.ts';
+import type { Effect, EngineEvent, EpochMs, Reason, SenderId, Verdict } from './types.ts';
+import { ACCEPT } from './types.ts';
+
+export interface EngineDeps {
+  readonly config: FumidaiConfig;
+  readonly counters: CounterStore;
+  readonly records: RecordStore;
+  readonly clock: Clock;
+  readonly measures?: readonly Measure[];
+  /** Receives every effect after it was applied (replay prints them; serve logs them). */
+  readonly onEffect?: (effect: Effect, t: EpochMs) => void;
+  /** Store failures are reported here; the verdict follows policy.storeFailureAction. */
+  readonly onStoreError?: (err: unknown) => void;
+}
+
+/** The counter layout a config needs; stores are built with it. */
+export function counterLayout(config: FumidaiConfig): CounterLayout {
+  const d = config.detection;
+  return {
+    windows: config.limits.windows.map((w) => w.seconds),
+    subBuckets: config.limits.subBuckets,
+    breachWindow: d.sustainedBreach.window,
+    authFailureWindow: d.failedLoginsThenSuccess.window,
+    distinctWindows: distinctWindowsOf(config),
+    baselineTau: d.baselineJump.tau,
+  };
+}
+
+// The decision engine: one call per event, the same for live traffic and replay.
+// Pure policy over injected state and clock; all I/O goes through the stores.
+export class Engine {
+  readonly config: FumidaiConfig;
+  private readonly counters: CounterStore;
+  private readonly records: RecordStore;
+  private readonly clock: Clock;
+  private readonly measures: readonly Measure[];
+  private readonly onEffect: (effect: Effect, t: EpochMs) => void;
+  private readonly onStoreError: (err: unknown) => void;
+
+  constructor(deps: EngineDeps) {
+    this.config = deps.config;
+    this.counters = deps.counters;
+    this.records = deps.records;
+    this.clock = deps.clock;
+    this.measures = deps.measures ?? MEASURES;
+    this.onEffect = deps.onEffect ?? (() => {});
+    this.onStoreError = deps.onStoreError ?? (() => {});
+  }
+
+  now(): EpochMs {
+    return this.clock.now();
+  }
+
+  async decide(event: EngineEvent): Promise<Verdict> {
+    if (event.sender === null) return this.unauthenticated(event);
+    try {
+      return await this.decideFor(event as EngineEvent & { sender: SenderId });
+    } catch (err) {
+      this.onStoreError(err);
+      if (this.config.policy.storeFailureAction === 'accept') return ACCEPT;
+      return {
+        action: 'defer',
+        code: 451,
+        enhanced: '4.3.0',
+        text: render(STATE_UNAVAILABLE, this.config.replies.languages),
+        reasons: [{ module: 'engine', rule: 'store-unavailable', detail: `state store failed: ${(err as Error).message}` }],
+        effects: [],
+      };
+    }
+  }
+
+  private unauthenticated(event: EngineEvent): Verdict {
+    if (event.kind === 'auth') return ACCEPT;
+    const ctx = event.context !== undefined ? this.config.policy.contexts[event.context] : undefined;
+    const required = ctx?.requireAuth ?? this.config.policy.requireAuth;
+    if (!required) return ACCEPT;
+    return {
+      action: 'reject',
+      code: 530,
+      enhanced: '5.7.0',
+      text: render(AUTH_REQUIRED, this.config.replies.languages),
+      reasons: [{ module: 'auth-required', rule: 'no-sasl-login', detail: `unauthenticated ${event.kind} refused${event.context ? ` (context ${event.context})` : ''}` }],
+      effects: [],
+    };
+  }
+
+  private async decideFor(event: EngineEvent & { sender: SenderId }): Promise<Verdict> {
+    const now = event.t;
+    const settings = await this.records.user(event.sender);
+    const limits = limitsFor(this.config, settings, now);
+    const req: ObserveRequest =
+      event.kind === 'auth'
+        ? { sender: event.sender, now, ip: event.ip, stage: 'auth', authOk: event.ok, limits, messages: 0, recipients: 0 }
+        : event.kind === 'rcpt'
+          ? {
+              sender: event.sender,
+              now,
+              ip: event.ip,
+              stage: 'rcpt',
+              limits,
+              // The message itself is tested at its first recipient only.
+              messages: event.pendingRecipients === 0 ? 1 : 0,
+              recipients: event.pendingRecipients + 1,
+            }
+          : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
+    const snapshot = await this.counters.observe(req);
+
+    const ctx: AssessContext = { event, config: this.config, settings, limits, snapshot };
+    let worst: Finding | null = null;
+    const reasons: Reason[] = [];
+    let suspend: SuspendRequest | null = null;
+    let notifyLimit = false;
+    for (const m of this.measures) {
+      const f = m.assess(ctx);
+      if (f === null) continue;
+      reasons.push(f.reason);
+      if (f.suspend && suspend === null && !snapshot.suspended) suspend = f.suspend;
+      if (f.notifyLimit) notifyLimit = true;
+      if (worst === null || SEVERITY[f.action] > SEVERITY[worst.action]) worst = f;
+    }
+
+    const effects: Effect[] = [];
+    if (notifyLimit && worst?.reason.module === 'rate-limit') {
+      effects.push({ type: 'notice', sender: event.sender, kind: 'limit-reached', data: { ...worst.reason.figures, rule: worst.reason.rule } });
+      effects.push({ type: 'audit', sender: event.sender, action: 'limit-reached', detail: worst.reason.detail });
+    }
+    let verdict: Verdict;
+    if (suspend !== null && suspend.action === 'suspend') {
+      effects.push(await this.suspendEffect(event.sender, suspend, now));
+      verdict = {
+        action: 'reject',
+        code: 550,
+        enhanced: '5.7.1',
+        text: render(suspendedText(this.config.replies.support), this.config.replies.languages),
+        reasons,
+        effects,
+      };
+    } else {
+      if (suspend !== null) {
+        effects.push({ type: 'notice', sender: event.sender, kind: 'suspicious', data: { rule: suspend.rule, ...suspend.figures } });
+        effects.push({ type: 'audit', sender: event.sender, action: 'suspicious', detail: `${suspend.rule}: ${suspend.detail}` });
+      }
+      verdict = worst === null || worst.action === 'accept'
+        ? reasons.length === 0 && effects.length === 0
+          ? ACCEPT
+          : { action: 'accept', reasons, effects }
+        : { action: worst.action, code: worst.code, enhanced: worst.enhanced, text: worst.text, reasons, effects };
+    }
+    await this.apply(effects, now, 'auto');
+    if (event.kind !== 'auth' && (verdict.action !== 'accept' || event.kind === 'message')) {
+      this.records.recordDecision({
+        t: now,
+        sender: event.sender,
+        ip: event.ip,
+        stage: event.kind,
+        action: verdict.action,
+        code: verdict.code ?? null,
+        detail: verdict.reasons.map((r) => `${r.module}/${r.rule}: ${r.detail}`).join('; '),
+      });
+    }
+    return verdict;
+  }
+
+  /** Builds the suspend effect, applying the unblock-loop guard to automatic release. */
+  private async suspendEffect(sender: SenderId, s: SuspendRequest, now: EpochMs): Promise<Effect> {
+    let autoReleaseAt: EpochMs | null = null;
+    if (s.autoReleaseAfter !== null) {
+      const last = await this.records.lastAutoRelease(sender);
+      const cooldown = this.config.suspension.autoReleaseCooldown * 1000;
+      if (last === null || now - last >= cooldown) autoReleaseAt = now + s.autoReleaseAfter * 1000;
+    }
+    return { type: 'suspend', sender, rule: s.rule, detail: s.detail, figures: s.figures, autoReleaseAt };
+  }
+
+  /** Applies effects durably, in order, before the verdict is returned. */
+  private async apply(effects: readonly Effect[], now: EpochMs, actor: string): Promise<void> {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'suspend': {
+          await this.records.suspend({ sender: e.sender, at: now, by: actor, rule: e.rule, reason: e.detail, figures: e.figures, autoReleaseAt: e.autoReleaseAt });
+          await this.counters.setSuspended(e.sender, true);
+          await this.records.audit({ t: now, sender: e.sender, actor, action: 'suspend', detail: `${e.rule}: ${e.detail}` });
+          await this.records.addNotice({ t: now, sender: e.sender, kind: 'suspended', data: { rule: e.rule, ...e.figures } });
+          break;
+        }
+        case 'notice':
+          await this.records.addNotice({ t: now, sender: e.sender, kind: e.kind, data: e.data });
+          break;
+        case 'audit':
+          await this.records.audit({ t: now, sender: e.sender, actor, action: e.action, detail: e.detail });
+          break;
+      }
+      this.onEffect(e, now);
+    }
+  }
+
+  /** Operator suspension (support tools). */
+  async suspendByOperator(sender: SenderId, by: string, reason: string): Promise<Suspension> {
+    const now = this.clock.now();
+    const s = await this.records.suspend({ sender, at: now, by, rule: 'operator', reason, figures: {}, autoReleaseAt: null });
+    await this.counters.setSuspended(sender, true);
+    await this.records.audit({ t: now, sender, actor: by, action: 'suspend', detail: `operator: ${reason}` });
+    await this.records.addNotice({ t: now, sender, kind: 'suspended', data: { rule: 'operator' } });
+    this.onEffect({ type: 'suspend', sender, rule: 'operator', detail: reason, figures: {}, autoReleaseAt: null }, now);
+    return s;
+  }
+
+  /** Operators can always release; 'auto' marks a release by the auto-release timer. */
+  async release(sender: SenderId, by: string, note = ''): Promise<Suspension | null> {
+    const now = this.clock.now();
+    const s = await this.records.release(sender, now, by);
+    await this.counters.setSuspended(sender, false);
+    if (s === null) return null;
+    await this.records.audit({ t: now, sender, actor: by, action: 'release', detail: note || `released suspension #${s.id} (${s.rule})` });
+    await this.records.addNotice({ t: now, sender, kind: 'released', data: { rule: s.rule } });
+    this.onEffect({ type: 'notice', sender, kind: 'released', data: { rule: s.rule, by } }, now);
+    return s;
+  }
+
+  /** Releases suspensions whose automatic release is due; returns how many. */
+  async releaseDue(): Promise<number> {
+    const due = await this.records.dueAutoReleases(this.clock.now());
+    for (const s of due) await this.release(s.sender, 'auto', `automatic release of suspension #${s.id} (${s.rule})`);
+    return due.length;
+  }
+
+  /** Restores hot suspension flags from the durable records (start-up). */
+  async warmSuspensions(): Promise<number> {
+    const open = await this.records.activeSuspensions();
+    for (const s of open) await this.counters.setSuspended(s.sender, true);
+    return open.length;
+  }
+}

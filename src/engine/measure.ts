@@ -1,0 +1,46 @@
+import type { FumidaiConfig } from '../config/config.ts';
+import type { SenderSnapshot, WindowLimit } from '../store/counter-store.ts';
+import type { UserSettings } from '../store/record-store.ts';
+import type { Action, EngineEvent, Reason, SenderId } from './types.ts';
+
+// The interface every countermeasure module implements. A module looks at one event
+// and the sender's state after the engine's single store operation, and says what it
+// found; the engine combines findings (the most severe action wins) and runs effects.
+// Adding a module means adding a file and a line in measures/index.ts, nothing else.
+
+export interface AssessContext {
+  readonly event: EngineEvent & { readonly sender: SenderId };
+  readonly config: FumidaiConfig;
+  readonly settings: UserSettings | null;
+  readonly limits: readonly WindowLimit[];
+  readonly snapshot: SenderSnapshot;
+}
+
+export interface SuspendRequest {
+  readonly rule: string;
+  readonly detail: string;
+  readonly figures: Readonly<Record<string, number | string>>;
+  /** Seconds until automatic release, or null. The engine applies the unblock-loop guard. */
+  readonly autoReleaseAfter: number | null;
+  /** 'notify' records the finding without suspending. */
+  readonly action: 'suspend' | 'notify';
+}
+
+export interface Finding {
+  readonly action: Action;
+  readonly code?: number;
+  readonly enhanced?: string;
+  readonly text?: string;
+  readonly reason: Reason;
+  readonly suspend?: SuspendRequest;
+  /** Record a limit-reached notice for the user. */
+  readonly notifyLimit?: boolean;
+}
+
+export interface Measure {
+  readonly name: string;
+  assess(ctx: AssessContext): Finding | null;
+}
+
+/** Higher is more severe; the engine keeps the most severe finding's reply. */
+export const SEVERITY: Readonly<Record<Action, number>> = { accept: 0, hold: 1, defer: 2, discard: 3, reject: 4 };

@@ -1,0 +1,25 @@
+import { formatDuration } from '../../config/duration.ts';
+import type { Finding, Measure } from '../measure.ts';
+
+// Countermeasure 1, detection: a sudden jump against the ID's own history. Only for IDs
+// with enough history; new IDs are covered by the fixed limits.
+export const baselineJump: Measure = {
+  name: 'baseline-jump',
+  assess({ event, snapshot, config }): Finding | null {
+    const rule = config.detection.baselineJump;
+    if (!rule.enabled || event.kind !== 'message' || !snapshot.admitted) return null;
+    if (snapshot.historySeconds < rule.minHistory) return null;
+    const w = config.limits.windows.findIndex((x) => x.seconds === rule.window);
+    const recent = snapshot.windows[w]?.messages ?? 0;
+    const expected = snapshot.baselinePerHour * (rule.window / 3600);
+    const threshold = Math.max(rule.minMessages, rule.factor * expected);
+    if (recent < threshold) return null;
+    const detail = `${recent} messages in ${formatDuration(rule.window)} against a baseline of ${expected.toFixed(1)}; threshold ${Math.ceil(threshold)}`;
+    const figures = { messages: recent, baseline: Number(expected.toFixed(2)), threshold: Math.ceil(threshold) };
+    return {
+      action: 'accept',
+      reason: { module: 'detection', rule: 'baseline-jump', detail, figures },
+      suspend: { rule: 'baseline-jump', detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
+    };
+  },
+};

@@ -1,0 +1,18 @@
+import type { Measure } from '../measure.ts';
+import { baselineJump } from './baseline-jump.ts';
+import { failedLoginsThenSuccess } from './failed-logins.ts';
+import { rateLimit } from './rate-limit.ts';
+import { burstSourceIps, manySourceIps } from './source-ips.ts';
+import { suspensionGate } from './suspension-gate.ts';
+import { sustainedBreach } from './sustained-breach.ts';
+
+/** Every module the engine runs after the state operation, in reporting order. */
+export const MEASURES: readonly Measure[] = [
+  suspensionGate,
+  rateLimit,
+  sustainedBreach,
+  burstSourceIps,
+  manySourceIps,
+  baselineJump,
+  failedLoginsThenSuccess,
+];
