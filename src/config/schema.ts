@@ -12,6 +12,8 @@ const duration = {
 } as const;
 
 const positiveInt = { type: 'integer', minimum: 1 } as const;
+// Counter cells are 16-bit (see store/memory/ring-series.ts); limits above this would be unsafe.
+const limitValue = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 
 function rule(description: string, extra: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -93,8 +95,8 @@ export const configSchema = {
             properties: {
               name: { type: 'string', pattern: '^[a-z0-9-]+$' },
               seconds: duration,
-              messages: positiveInt,
-              recipients: positiveInt,
+              messages: limitValue,
+              recipients: limitValue,
             },
           },
         },

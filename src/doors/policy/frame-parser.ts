@@ -34,6 +34,7 @@ export class PolicyFrameParser {
     if (start < buf.length) {
       if (buf.length - start > this.maxRequestBytes) throw new PolicyFrameError(`request larger than ${this.maxRequestBytes} bytes`);
       buf = buf.subarray(start);
+      checkCompleteLines(buf);
       this.buffered = Buffer.from(buf);
     } else {
       this.buffered = null;
@@ -55,6 +56,23 @@ function findBlankLine(buf: Buffer, from: number): number {
     i = buf.indexOf(LF, i + 1);
   }
   return -1;
+}
+
+/** Rejects an unfinished request early when a line it already finished cannot be valid (e.g. HTTP). */
+function checkCompleteLines(buf: Buffer): void {
+  const lastLf = buf.lastIndexOf(LF);
+  if (lastLf < 0) return;
+  for (let i = 0; i < lastLf; i++) {
+    const c = buf[i]!;
+    if (c < 0x20 && c !== LF && c !== 0x09 && c !== 0x0d) throw new PolicyFrameError(`control byte 0x${c.toString(16)} in request`);
+  }
+  let lineStart = 0;
+  while (lineStart < lastLf) {
+    const nl = buf.indexOf(LF, lineStart);
+    const eq = buf.indexOf(0x3d, lineStart);
+    if (eq < 0 || eq >= nl || eq === lineStart) throw new PolicyFrameError(`malformed line "${buf.toString('utf8', lineStart, Math.min(nl, lineStart + 60))}"`);
+    lineStart = nl + 1;
+  }
 }
 
 function parseRequest(buf: Buffer, start: number, end: number): PolicyRequest {

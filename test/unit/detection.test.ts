@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { senderId } from '../../src/engine/types.ts';
+import { fixture, T0 } from '../support/engine-fixture.ts';
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+
+describe('detection of compromised IDs', () => {
+  it('burst of source IPs: the ID is suspended at the threshold, with rule and figures recorded, and gets the 5xx', async () => {
+    const f = fixture({ detection: { burstSourceIps: { distinct: 4, window: '10m' } } });
+    const results = [];
+    for (let i = 1; i <= 5; i++) results.push(await f.send('victim', { ip: `45.${i}.0.1`, at: T0 + i * 1000 }));
+    assert.deepEqual(results.map((v) => v.action), ['accept', 'accept', 'accept', 'reject', 'reject']);
+    assert.equal(results[3]!.code, 550);
+    assert.match(results[3]!.text!, /送信は停止されています/);
+    assert.match(results[3]!.text!, /suspended/);
+    const s = await f.records.activeSuspension(senderId('victim'));
+    assert.equal(s?.rule, 'burst-source-ips');
+    assert.deepEqual(s?.figures, { distinctIps: 4, threshold: 4, window: 600 });
+    assert.equal(s?.autoReleaseAt, null);
+    const audit = await f.records.auditLog({ sender: senderId('victim'), limit: 10 });
+    assert.equal(audit[0]?.action, 'suspend');
+    const notices = await f.records.notices(senderId('victim'), 10);
+    assert.equal(notices[0]?.kind, 'suspended');
+    await f.close();
+  });
+
+  it('a person on home and mobile networks is not suspended', async () => {
+    const f = fixture();
+    const ips = ['126.1.2.3', '126.1.2.3', '1.72.4.5', '1.72.9.9', '126.1.2.3', '1.72.4.5'];
+    for (const [i, ip] of ips.entries()) assert.equal((await f.send('commuter', { ip, at: T0 + i * 15 * MIN })).action, 'accept');
+    assert.equal(await f.records.activeSuspension(senderId('commuter')), null);
+    await f.close();
+  });
+
+  it('sustained breaches: a client that keeps pushing after refusals is suspended, with automatic release', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m', autoReleaseAfter: '1d' } } });
+    const actions: string[] = [];
+    for (let i = 0; i < 8; i++) actions.push((await f.send('pusher', { at: T0 + i * 100 })).action);
+    assert.deepEqual(actions, ['accept', 'accept', 'defer', 'defer', 'defer', 'defer', 'reject', 'reject']);
+    const s = await f.records.activeSuspension(senderId('pusher'));
+    assert.equal(s?.rule, 'sustained-breach');
+    assert.equal(s?.autoReleaseAt, T0 + 600 + DAY);
+    await f.close();
+  });
+
+  it('automatic release happens once per cooldown; the next suspension waits for an operator', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 1, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 3, window: '10m', autoReleaseAfter: '1h' } } });
+    const id = senderId('looper');
+    const pushUntilSuspended = async (): Promise<void> => {
+      for (let i = 0; i < 10 && (await f.records.activeSuspension(id)) === null; i++) await f.send(id, { at: f.clock.now() + 10 });
+    };
+    await pushUntilSuspended();
+    const first = await f.records.activeSuspension(id);
+    assert.ok(first?.autoReleaseAt);
+    f.clock.set(first.autoReleaseAt);
+    assert.equal(await f.engine.releaseDue(), 1);
+    assert.equal((await f.send(id, { at: f.clock.now() + 20 * MIN })).action, 'accept');
+    await pushUntilSuspended();
+    const second = await f.records.activeSuspension(id);
+    assert.ok(second && second.id !== first.id);
+    assert.equal(second.autoReleaseAt, null, 'released automatically less than 30 days ago: no second automatic release');
+    f.clock.set(f.clock.now() + 2 * DAY);
+    assert.equal(await f.engine.releaseDue(), 0);
+    assert.equal((await f.send(id, { at: f.clock.now() + 1 })).action, 'reject');
+    assert.ok(await f.engine.release(id, 'support-tanaka'), 'an operator can always release');
+    assert.equal((await f.send(id, { at: f.clock.now() + 20 * MIN })).action, 'accept');
+    await f.close();
+  });
+
+  it('baseline jump: an established low-volume ID that suddenly sends a lot is suspended; a new ID is not judged by it', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 1000, recipients: 10000 }, { name: 'hour', seconds: 3600, messages: 5000, recipients: 10000 }] } });
+    const steady = senderId('steady');
+    for (let d = 0; d < 10; d++) for (let k = 0; k < 5; k++) await f.send(steady, { at: T0 + d * DAY + k * 3600_000 });
+    let stoppedAt = -1;
+    for (let i = 0; i < 200 && stoppedAt < 0; i++) {
+      if ((await f.send(steady, { at: T0 + 11 * DAY + i * 1000 })).action === 'reject') stoppedAt = i;
+    }
+    assert.equal((await f.records.activeSuspension(steady))?.rule, 'baseline-jump');
+    assert.ok(stoppedAt >= 59 && stoppedAt <= 61, `stopped after ${stoppedAt} messages`);
+    for (let i = 0; i < 200; i++) assert.equal((await f.send('newcomer', { at: T0 + 11 * DAY + i * 1000 })).action, 'accept');
+    await f.close();
+  });
+
+  it('failed logins followed by a success suspend the ID; a few typos do not', async () => {
+    const f = fixture({ detection: { failedLoginsThenSuccess: { failures: 5, window: '1h' } } });
+    const auth = (user: string, ok: boolean, t: number) =>
+      f.engine.decide({ kind: 'auth', t, door: 'replay', sender: senderId(user), ip: '185.1.1.1', ok });
+    for (let i = 0; i < 2; i++) await auth('typo', false, T0 + i);
+    await auth('typo', true, T0 + 10);
+    assert.equal(await f.records.activeSuspension(senderId('typo')), null);
+    for (let i = 0; i < 6; i++) await auth('guessed', false, T0 + i);
+    const v = await auth('guessed', true, T0 + 100);
+    assert.equal(v.action, 'reject');
+    assert.equal((await f.records.activeSuspension(senderId('guessed')))?.rule, 'failed-logins-then-success');
+    await f.close();
+  });
+
+  it('failed logins from many addresses do not count as source IPs (no suspension by a third party)', async () => {
+    const f = fixture();
+    for (let i = 0; i < 50; i++) await f.engine.decide({ kind: 'auth', t: T0 + i, door: 'replay', sender: senderId('target'), ip: `45.0.${i}.1`, ok: false });
+    assert.equal((await f.send('target', { at: T0 + 100 })).action, 'accept');
+    await f.close();
+  });
+
+  it('a rule set to notify records a notice and an audit entry but does not suspend', async () => {
+    const f = fixture({ detection: { burstSourceIps: { distinct: 2, action: 'notify' }, manySourceIps: { enabled: false } } });
+    for (let i = 0; i < 3; i++) assert.equal((await f.send('watched', { ip: `45.${i}.0.1`, at: T0 + i })).action, 'accept');
+    assert.equal(await f.records.activeSuspension(senderId('watched')), null);
+    assert.equal((await f.records.notices(senderId('watched'), 10))[0]?.kind, 'suspicious');
+    await f.close();
+  });
+
+  it('operator suspension and release', async () => {
+    const f = fixture();
+    const id = senderId('Manual@Example.JP');
+    await f.engine.suspendByOperator(id, 'support-sato', 'user reported phishing');
+    const v = await f.send('manual@example.jp');
+    assert.equal(v.action, 'reject');
+    assert.equal(v.code, 550);
+    await f.engine.release(id, 'support-sato');
+    assert.equal((await f.send('manual@example.jp')).action, 'accept');
+    const history = await f.records.suspensionHistory(id);
+    assert.equal(history.length, 1);
+    assert.equal(history[0]?.releasedBy, 'support-sato');
+    await f.close();
+  });
+
+  it('unauthenticated submission is refused, unless the policy context allows it', async () => {
+    const f = fixture({ policy: { contexts: { relay: { requireAuth: false } } } });
+    const base = { kind: 'rcpt' as const, t: T0, door: 'policy' as const, sender: null, ip: '10.0.0.1', mailFrom: 'x@y', recipient: 'a@b', pendingRecipients: 0, transaction: 't' };
+    const v = await f.engine.decide(base);
+    assert.equal(v.action, 'reject');
+    assert.equal(v.code, 530);
+    assert.equal((await f.engine.decide({ ...base, context: 'relay' })).action, 'accept');
+    await f.close();
+  });
+});
