@@ -40,6 +40,23 @@ export interface ObserveRequest {
   /** rcpt: messages/recipients that would be added (tested, not added). message: added if admitted. */
   readonly messages: number;
   readonly recipients: number;
+  /** Where `ip` is, when the door or engine knows it (countermeasure 3); stored with the address. */
+  readonly place?: Place | null;
+}
+
+/** Country (ISO 3166 alpha-2, or "--" for internal/unknown) and coordinates of an address. */
+export interface Place {
+  readonly country: string;
+  /** Degrees; NaN when the database has no coordinates. */
+  readonly lat: number;
+  readonly lon: number;
+}
+
+/** The most recent other address the sender was seen from, for impossible-travel checks. */
+export interface PreviousPlace {
+  readonly ip: string;
+  readonly place: Place;
+  readonly t: EpochMs;
 }
 
 export interface WindowCount {
@@ -55,6 +72,13 @@ export interface Exceeded {
   readonly limit: number;
 }
 
+export interface PeekResult {
+  readonly windows: readonly WindowCount[];
+  readonly distinctIps: readonly number[];
+  readonly distinctCountries: readonly number[];
+  readonly suspended: boolean;
+}
+
 export interface SenderSnapshot {
   readonly suspended: boolean;
   /** False when a limit would be exceeded; then nothing was added and a breach was counted. */
@@ -68,6 +92,10 @@ export interface SenderSnapshot {
   readonly authFailures: number;
   /** Distinct source IPs per distinct window, this event's IP included. */
   readonly distinctIps: readonly number[];
+  /** Distinct countries (of addresses with a known place) per distinct window, this event's included. */
+  readonly distinctCountries: readonly number[];
+  /** The last place seen from another address, before this event; null when none is known. */
+  readonly previous: PreviousPlace | null;
   /** Messages per hour averaged over the baseline time constant, before this message. */
   readonly baselinePerHour: number;
   /** Seconds since the first message this store saw from the sender. */
@@ -76,6 +104,7 @@ export interface SenderSnapshot {
 
 export interface SourceIpStat {
   readonly ip: string;
+  readonly country: string | null;
   readonly count: number;
   readonly firstSeen: EpochMs;
   readonly lastSeen: EpochMs;
@@ -86,13 +115,13 @@ export interface TopEntry {
   readonly value: number;
 }
 
-export type TopMetric = 'source-ips' | 'messages' | 'recipients';
+export type TopMetric = 'source-ips' | 'countries' | 'messages' | 'recipients';
 
 export interface CounterStore {
   readonly layout: CounterLayout;
   observe(req: ObserveRequest): Promise<SenderSnapshot>;
   /** Counts per window without changing anything (support tools). */
-  peek(sender: SenderId, now: EpochMs): Promise<{ windows: readonly WindowCount[]; distinctIps: readonly number[] }>;
+  peek(sender: SenderId, now: EpochMs): Promise<PeekResult>;
   /** The hot suspension flag; the durable record lives in the RecordStore. */
   setSuspended(sender: SenderId, suspended: boolean): Promise<void>;
   sourceIps(sender: SenderId, now: EpochMs): Promise<readonly SourceIpStat[]>;

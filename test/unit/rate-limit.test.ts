@@ -98,9 +98,11 @@ describe('rate limit: counting semantics', () => {
       bulkWindows: [{ from: T0 + 10 * HOUR, until: T0 + 12 * HOUR, limits: [{ messages: 500, recipients: 5000 }], reason: 'weekly newsletter, approved by ops' }],
       createdAt: T0,
     });
-    f.clock.set(T0 + 10 * HOUR);
+    f.clock.set(T0 + 11.5 * HOUR);
     for (let i = 0; i < 400; i++) assert.equal((await f.send(s, { rcpts: 10 })).action, 'accept');
     f.clock.set(T0 + 12 * HOUR);
-    assert.equal((await f.send(s)).action, 'defer', 'after the bulk window the user limit applies again');
+    assert.equal((await f.send(s)).action, 'defer', 'after the bulk window the user limit applies again, to the messages already sent');
+    f.clock.set(T0 + 13.5 * HOUR);
+    assert.equal((await f.send(s)).action, 'accept', 'once the bulk messages have left the window');
   });
 });

@@ -6,6 +6,9 @@
 // (never shorter than the window: a limit of N never lets N+1 through within any W).
 // Cells are Uint16 and saturate: a saturated cell already holds more than any limit the
 // config accepts (65,535), so saturation can never let an extra message through.
+//
+// All rings of one sender move together, so they share one "last update" time per
+// sender instead of keeping a bucket index each (memory: see docs/performance.md).
 
 export const CELL_MAX = 0xffff;
 
@@ -21,32 +24,21 @@ export function ringShape(windowSeconds: number, subBuckets: number): RingShape 
 }
 
 /**
- * Moves a ring forward to the bucket that contains `nowSec`, clearing buckets that fell
- * out. `last` holds each ring's newest bucket index; a clock that goes backwards counts
- * into the newest bucket (replayed files and clock steps must not corrupt the ring).
- * Returns the cell index of the current bucket.
+ * Moves a ring last updated at `prevSec` (0 = never) forward to `nowSec`, clearing the
+ * buckets that fell out, and returns the cell of the current bucket. A clock that went
+ * backwards counts into the newest bucket, so replayed files and clock steps cannot
+ * corrupt the ring.
  */
-export function advance(
-  cells: Uint16Array,
-  base: number,
-  last: Uint32Array,
-  lastIndex: number,
-  shape: RingShape,
-  nowSec: number,
-): number {
+export function advance(cells: Uint16Array, base: number, shape: RingShape, prevSec: number, nowSec: number): number {
+  const prev = Math.floor(prevSec / shape.bucket);
   const idx = Math.floor(nowSec / shape.bucket);
-  const prev = last[lastIndex]!;
-  if (idx > prev) {
-    const gap = idx - prev;
-    if (gap >= shape.cells || prev === 0) {
-      cells.fill(0, base, base + shape.cells);
-    } else {
-      for (let i = prev + 1; i <= idx; i++) cells[base + (i % shape.cells)] = 0;
-    }
-    last[lastIndex] = idx;
+  if (prevSec === 0 || idx - prev >= shape.cells) {
+    cells.fill(0, base, base + shape.cells);
     return base + (idx % shape.cells);
   }
-  return base + (prev % shape.cells);
+  if (idx <= prev) return base + (prev % shape.cells);
+  for (let i = prev + 1; i <= idx; i++) cells[base + (i % shape.cells)] = 0;
+  return base + (idx % shape.cells);
 }
 
 export function sum(cells: Uint16Array, base: number, shape: RingShape): number {
@@ -55,13 +47,13 @@ export function sum(cells: Uint16Array, base: number, shape: RingShape): number 
   return s;
 }
 
-/** Like sum(), but for a reader that must not move the ring: ignores buckets older than the window at `nowSec`. */
-export function sumAt(cells: Uint16Array, base: number, last: number, shape: RingShape, nowSec: number): number {
-  const idx = Math.floor(nowSec / shape.bucket);
-  if (last === 0 || idx - last >= shape.cells) return 0;
+/** The count a reader sees at `nowSec` without moving the ring (support tools). */
+export function sumAt(cells: Uint16Array, base: number, shape: RingShape, prevSec: number, nowSec: number): number {
+  if (prevSec === 0) return 0;
+  const prev = Math.floor(prevSec / shape.bucket);
+  const idx = Math.max(prev, Math.floor(nowSec / shape.bucket));
   let s = 0;
-  const oldest = idx - shape.cells + 1;
-  for (let b = Math.max(oldest, last - shape.cells + 1); b <= last; b++) s += cells[base + (b % shape.cells)]!;
+  for (let b = Math.max(idx - shape.cells + 1, prev - shape.cells + 1); b <= prev; b++) s += cells[base + (b % shape.cells)]!;
   return s;
 }
 
