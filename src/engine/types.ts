@@ -50,7 +50,12 @@ export interface MessageEvent extends EventBase {
   readonly recipientCount: number;
   readonly size: number;
   readonly transaction: string;
+  /** The From header's address, when the door sees headers (milter, gateway, replay). */
   readonly headerFrom?: string;
+  /** Header fields in order as [name, value], when the door sees them. */
+  readonly headers?: readonly (readonly [string, string])[];
+  /** The raw RFC 5322 message, when the door has it (milter, gateway; replay optionally). */
+  readonly raw?: Buffer;
 }
 
 export type EngineEvent = AuthEvent | RcptEvent | MessageEvent;
