@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { requireTools, tcpReachable, type SkipOption } from '../../support/requirements.ts';
+import { requireTools, tcpReachable, type Requirements, type SkipOption } from '../../support/requirements.ts';
 import { startSmtpSink, type SmtpSink } from '../../support/smtp-sink.ts';
 
 export const POSTFIX = '/usr/sbin/postfix';
@@ -29,14 +29,22 @@ export const SWAKS = '/usr/bin/swaks';
 const REAPER = join(dirname(fileURLToPath(import.meta.url)), 'reaper.pl');
 export const INSTALL_HINT = 'sudo bash scripts/install-test-deps.sh';
 
-/** Skip-or-run decision for a suite that uses startPostfix() and swaks(). */
-export function requirePostfix(suite: string): Promise<SkipOption> {
+/** What startPostfix() and swaks() need. */
+export const POSTFIX_REQUIREMENTS: Requirements = {
+  root: true,
+  bin: [POSTFIX, POSTCONF, POSTQUEUE, SWAKS, 'perl'],
+  checks: [{ name: 'libsasl2-modules', ok: hasSaslPlainModule }],
+};
+
+/** Skip-or-run decision for a suite that uses startPostfix() and swaks(), plus `extra` needs. */
+export function requirePostfix(suite: string, extra: Requirements = {}): Promise<SkipOption> {
   return requireTools(
     suite,
     {
       root: true,
-      bin: [POSTFIX, POSTCONF, POSTQUEUE, SWAKS],
-      checks: [{ name: 'libsasl2-modules', ok: hasSaslPlainModule }],
+      bin: [...(POSTFIX_REQUIREMENTS.bin ?? []), ...(extra.bin ?? [])],
+      tcp: extra.tcp ?? [],
+      checks: [...(POSTFIX_REQUIREMENTS.checks ?? []), ...(extra.checks ?? [])],
     },
     INSTALL_HINT,
   );
