@@ -99,6 +99,7 @@ describe(SUITE, { ...req, timeout: 60_000 }, () => {
     const carol = 'carol@example.jp';
     const first = await send(carol, '203.0.113.3');
     assert.equal(first.exitCode, 0, first.transcript);
+    const firstSeq = seq;
 
     const s = await fumidai.cli(['suspend', carol, '--reason', 'phished, reported by the user']);
     assert.equal(s.code, 0, s.stderr);
@@ -114,6 +115,7 @@ describe(SUITE, { ...req, timeout: 60_000 }, () => {
     assert.ok(after.accepted);
 
     await pf.sink!.waitUntil((m) => m.header('X-Test-Id') === `${carol}#${seq}`);
+    await pf.sink!.waitUntil((m) => m.header('X-Test-Id') === `${carol}#${firstSeq}`);
     assert.equal(delivered(carol), 2);
   });
 

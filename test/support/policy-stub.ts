@@ -4,6 +4,7 @@
 
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { keepAlive } from './keep-alive.ts';
 
 export type PolicyRequest = Readonly<Record<string, string>>;
 
@@ -42,6 +43,7 @@ export async function startPolicyStub(options: PolicyStubOptions = {}): Promise<
 
   const server = createServer((socket) => {
     sockets.add(socket);
+    socket.unref();
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     let buffer: Buffer = Buffer.alloc(0);
@@ -59,6 +61,8 @@ export async function startPolicyStub(options: PolicyStubOptions = {}): Promise<
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  // A test that forgot close() must still end.
+  server.unref();
   const port = (server.address() as AddressInfo).port;
 
   return {
@@ -71,8 +75,7 @@ export async function startPolicyStub(options: PolicyStubOptions = {}): Promise<
     },
     async close(): Promise<void> {
       for (const s of sockets) s.destroy();
-      server.close();
-      await once(server, 'close');
+      if (server.listening) await keepAlive(new Promise<void>((resolve) => server.close(() => resolve())));
     },
   };
 }

@@ -4,6 +4,7 @@
 
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { keepAlive } from './keep-alive.ts';
 
 export interface SinkMessage {
   /** Envelope sender, without the angle brackets ('' for the null sender). */
@@ -85,6 +86,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
 
   const server: Server = createServer((socket) => {
     sockets.add(socket);
+    socket.unref();
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setTimeout(60_000, () => socket.destroy());
@@ -207,6 +209,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
 
   server.listen(options.port ?? 0, host);
   await once(server, 'listening');
+  // A test that forgot close() must still end; pending waits keep the process alive.
+  server.unref();
   const port = (server.address() as AddressInfo).port;
 
   return {
@@ -232,10 +236,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     },
     async close(): Promise<void> {
       for (const s of sockets) s.destroy();
-      if (server.listening) {
-        server.close();
-        await once(server, 'close');
-      }
+      if (server.listening) await keepAlive(new Promise<void>((resolve) => server.close(() => resolve())));
     },
   };
 }

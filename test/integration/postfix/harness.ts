@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { keepAlive } from '../../support/keep-alive.ts';
 import { requireTools, tcpReachable, type Requirements, type SkipOption } from '../../support/requirements.ts';
 import { startSmtpSink, type SmtpSink } from '../../support/smtp-sink.ts';
 
@@ -440,7 +441,7 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
         if (stopped) return;
         stopped = true;
         try {
-          await stopProcesses(configDir, env, reaper);
+          await keepAlive(stopProcesses(configDir, env, reaper));
         } finally {
           live.delete(dir);
           rmSync(dir, { recursive: true, force: true });
@@ -451,7 +452,7 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
     return instance;
   } catch (err) {
     const failedReaper = reaper ?? (err as { reaper?: Reaper }).reaper ?? null;
-    await stopProcesses(configDir, env, failedReaper).catch(() => undefined);
+    await keepAlive(stopProcesses(configDir, env, failedReaper)).catch(() => undefined);
     live.delete(dir);
     rmSync(dir, { recursive: true, force: true });
     if (ownSink !== null) await ownSink.close();
@@ -480,7 +481,9 @@ interface Reaper {
 
 /** Runs `postfix -c DIR start` under reaper.pl (see there why) and waits for its status. */
 async function startUnderReaper(configDir: string, env: NodeJS.ProcessEnv, readLog: () => string): Promise<Reaper> {
-  const child = spawn('perl', [REAPER, POSTFIX, '-c', configDir, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Not MAIL_CONFIG in the reaper's own environment: pidsOf() must not count (and kill) it.
+  const { MAIL_CONFIG: _omit, ...reaperEnv } = env;
+  const child = spawn('perl', [REAPER, POSTFIX, '-c', configDir, 'start'], { env: reaperEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   // A forgotten stop() must not keep the test process alive; the exit hook aborts Postfix.
   child.unref();
   let stdout = '';

@@ -14,7 +14,9 @@ use strict;
 use warnings;
 
 $| = 1;
-$SIG{INT} = 'IGNORE';    # Ctrl-C reaches the whole process group; the test process stops Postfix, then we end.
+# Signals aimed at the whole process group (Ctrl-C, timeout(1)) reach us too; the test
+# process then aborts Postfix and we end once it is gone. Dying first would orphan it.
+$SIG{$_} = 'IGNORE' for qw(INT TERM HUP);
 
 my $subreaper = eval {
     require 'syscall.ph';
