@@ -7,7 +7,9 @@
 // clients), and everything it accepts relayed to an in-process SMTP sink so tests can
 // see what was delivered. No system-wide Postfix is needed or touched.
 //
-// Facts this relies on: docs/reference/mta-protocols.md §8. Needs root.
+// Facts this relies on: the MTA notes, reference/mta-protocols.md §8 (Postfix 3.7.11,
+// Debian 12), and the findings pinned by test/integration/postfix-harness.test.ts.
+// Needs root.
 //
 // The instance is stopped by stop(); instances still running when the test process
 // exits (or gets SIGINT/SIGTERM) are aborted synchronously, so no Postfix is left behind.
