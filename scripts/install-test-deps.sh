@@ -2,12 +2,14 @@
 # Installs the Debian packages the integration tests need (Debian 12, as root):
 #   postfix, swaks, libsasl2-modules  real-Postfix tests (test/integration/postfix/)
 #   postfwd, policyd-rate-limit       peers for the benchmarks (bench/)
+#   miltertest                        a second real milter client (test/miltertest/*.lua)
+#   rspamd                            the milter peer of bench/milter-cost.ts (never started as a service)
 # Non-interactive, and safe in a container: the postfix package is preseeded to
 # "No configuration" and a policy-rc.d forbids starting services while installing,
 # so no system-wide Postfix is configured or started. Tests run their own instances.
 set -euo pipefail
 
-PACKAGES=(postfix swaks libsasl2-modules postfwd policyd-rate-limit)
+PACKAGES=(postfix swaks libsasl2-modules postfwd policyd-rate-limit miltertest rspamd)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: must run as root (try: sudo bash $0)" >&2

@@ -6,6 +6,7 @@ import { systemClock } from '../engine/clock.ts';
 import { Engine } from '../engine/engine.ts';
 import type { Effect } from '../engine/types.ts';
 import { startPolicyServer } from '../doors/policy/server.ts';
+import { startMilterServer } from '../doors/milter/server.ts';
 import { openEmbeddedState } from '../runtime/embedded-state.ts';
 import { startAdminApi } from '../web/admin-api.ts';
 
@@ -53,6 +54,7 @@ export async function serve(config: FumidaiConfig): Promise<void> {
   });
   const warmed = await engine.warmSuspensions();
   const policy = await startPolicyServer(engine, config, { warn: log });
+  const milter = config.milter.listeners.length > 0 ? await startMilterServer(engine, config, { warn: log }) : null;
   const admin = config.admin.listen === null
     ? null
     : await startAdminApi({
@@ -74,6 +76,7 @@ export async function serve(config: FumidaiConfig): Promise<void> {
 
   process.stdout.write(`fumidai: data folder ${config.dataDir} (SQLite ${join(config.dataDir, 'fumidai.sqlite')})\n`);
   for (const a of policy.addresses) process.stdout.write(`fumidai: policy server listening on ${a}\n`);
+  for (const a of milter?.addresses ?? []) process.stdout.write(`fumidai: milter listening on ${a}\n`);
   if (admin) process.stdout.write(`fumidai: admin API listening on ${admin.address} (token in ${config.admin.token ? 'the config' : join(config.dataDir, 'admin.token')})\n`);
   if (warmed > 0) process.stdout.write(`fumidai: ${warmed} suspended sender IDs restored\n`);
   process.stdout.write('fumidai: ready\n');
@@ -85,6 +88,7 @@ export async function serve(config: FumidaiConfig): Promise<void> {
     log(`${signal}: shutting down`);
     for (const j of jobs) clearInterval(j);
     await policy.close();
+    await milter?.close();
     await admin?.close();
     await state.close();
     process.exit(0);

@@ -10,6 +10,39 @@ export interface PolicyListener {
   readonly context?: string;
 }
 
+export interface MilterListener {
+  /** "127.0.0.1:10041", "[::1]:10041" or "unix:/run/fumidai/milter.sock". */
+  readonly listen: string;
+  /** Engine context for messages through this listener (like a policy listener's). */
+  readonly context?: string;
+}
+
+/** The milter front door (docs/milter.md). */
+export interface MilterConfig {
+  /** Empty: no milter listener is started. */
+  readonly listeners: readonly MilterListener[];
+  /**
+   * false (default): the policy server counts messages at END-OF-MESSAGE and the milter
+   * only judges content (MessageEvent.alreadyCounted). true: the milter is the only door
+   * (e.g. Sendmail) and counts each message against the limits itself.
+   */
+  readonly countMessages: boolean;
+  /** Header added at end of message naming the verdict's pool, for milter_header_checks. */
+  readonly poolHeader: string;
+  /** Header with an opaque per-sender token (HMAC-SHA256) for abuse desks; null = none. */
+  readonly senderTokenHeader: string | null;
+  /** Secret of the sender token; required with senderTokenHeader. */
+  readonly senderTokenSecret: string | null;
+  /** Headers + body kept per message for the decision; the rest is counted, not kept. */
+  readonly maxMessageBytes: number;
+  /** Largest milter packet accepted; a larger length ends the connection. */
+  readonly maxPacketBytes: number;
+  /** Close a connection with no packet for this long (seconds); above smtpd_timeout. */
+  readonly idleTimeout: number;
+  /** A started packet must be complete within this many seconds. */
+  readonly packetTimeout: number;
+}
+
 export interface LimitWindow {
   readonly name: string;
   readonly seconds: number;
@@ -39,6 +72,7 @@ export interface FumidaiConfig {
     /** What to answer when the state store fails: DUNNO (fail open) or a 4xx text (fail closed). */
     readonly storeFailureAction: 'accept' | 'defer';
   };
+  readonly milter: MilterConfig;
   readonly admin: {
     readonly listen: string | null;
     /** Bearer token; when absent one is generated into dataDir/admin.token. */

@@ -15,6 +15,20 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
     idleTimeout: 3600,
     storeFailureAction: 'defer',
   },
+  // The milter door is off until a listener is configured (docs/milter.md). 512 KiB of a
+  // message is plenty for content classification; Postfix's milter_command_timeout is
+  // 30s and smtpd_timeout 300s, so an hour of silence means the MTA is gone.
+  milter: {
+    listeners: [],
+    countMessages: false,
+    poolHeader: 'X-Fumidai-Pool',
+    senderTokenHeader: null,
+    senderTokenSecret: null,
+    maxMessageBytes: 512 * 1024,
+    maxPacketBytes: 4 * 1024 * 1024,
+    idleTimeout: 3600,
+    packetTimeout: 60,
+  },
   admin: { listen: '127.0.0.1:10050', token: null },
   limits: {
     windows: [

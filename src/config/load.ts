@@ -16,6 +16,8 @@ const validateSchema = ajv.compile(configSchema);
 /** Keys whose values are durations, as paths below the root (arrays as "*"). */
 const DURATION_KEYS = new Set([
   'policy.idleTimeout',
+  'milter.idleTimeout',
+  'milter.packetTimeout',
   'limits.windows.*.seconds',
   'detection.*.window',
   'detection.*.autoReleaseAfter',
@@ -68,6 +70,13 @@ function checkConsistency(c: FumidaiConfig): void {
     seen.add(w.seconds);
   }
   if (c.policy.listeners.length === 0) throw new ConfigError('policy.listeners: at least one listener is needed');
+  if ((c.milter.senderTokenHeader === null) !== (c.milter.senderTokenSecret === null)) {
+    throw new ConfigError('milter.senderTokenHeader and milter.senderTokenSecret: set both or neither');
+  }
+  if (c.milter.idleTimeout < 301) {
+    throw new ConfigError('milter.idleTimeout: must exceed Postfix\'s smtpd_timeout (300s): the milter connection lasts the whole SMTP session');
+  }
+  if (c.milter.packetTimeout < 1) throw new ConfigError('milter.packetTimeout: must be at least 1 second');
   if (c.policy.idleTimeout < 301) {
     throw new ConfigError('policy.idleTimeout: must exceed Postfix\'s smtpd_policy_service_max_idle (300s), or Postfix sees closed connections');
   }

@@ -72,6 +72,40 @@ export const configSchema = {
         storeFailureAction: { enum: ['accept', 'defer'] },
       },
     },
+    milter: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'The milter server (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER); see docs/milter.md.',
+      properties: {
+        listeners: {
+          type: 'array',
+          description: 'Empty (default): no milter listener.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['listen'],
+            properties: {
+              listen: { type: 'string', minLength: 1, description: '"host:port", "[v6]:port" or "unix:/path"' },
+              context: { type: 'string', minLength: 1, description: 'Engine context for messages through this listener.' },
+            },
+          },
+        },
+        countMessages: {
+          type: 'boolean',
+          description: 'false (default): the policy server counts messages and the milter only judges content. true: the milter counts (milter-only setups).',
+        },
+        poolHeader: { type: 'string', pattern: '^[!-9;-~]{1,64}$', description: 'Header naming the pool, for milter_header_checks. Default X-Fumidai-Pool.' },
+        senderTokenHeader: {
+          oneOf: [{ type: 'string', pattern: '^[!-9;-~]{1,64}$' }, { type: 'null' }],
+          description: 'Header with an opaque per-sender token for abuse desks (HMAC-SHA256, 128 bits, hex); null (default) = none.',
+        },
+        senderTokenSecret: { oneOf: [{ type: 'string', minLength: 16 }, { type: 'null' }], description: 'Secret of the sender token.' },
+        maxMessageBytes: { type: 'integer', minimum: 4096, maximum: 67108864, description: 'Bytes of a message kept for the decision (default 524288).' },
+        maxPacketBytes: { type: 'integer', minimum: 131072, maximum: 67108864, description: 'Largest milter packet accepted (default 4194304).' },
+        idleTimeout: duration,
+        packetTimeout: duration,
+      },
+    },
     admin: {
       type: 'object',
       additionalProperties: false,

@@ -111,7 +111,10 @@ export class Engine {
               messages: event.pendingRecipients === 0 ? 1 : 0,
               recipients: event.pendingRecipients + 1,
             }
-          : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
+          : event.alreadyCounted === true
+            ? // Content stage of a message the policy door counted: observe only (no limits, adds 0).
+              { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0 }
+            : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
     const snapshot = await this.counters.observe(req);
 
     const ctx: AssessContext = { event, config: this.config, settings, limits, snapshot };

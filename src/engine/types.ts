@@ -56,6 +56,15 @@ export interface MessageEvent extends EventBase {
   readonly headers?: readonly (readonly [string, string])[];
   /** The raw RFC 5322 message, when the door has it (milter, gateway; replay optionally). */
   readonly raw?: Buffer;
+  /** `raw` is only the first bytes of the message (the door's buffering cap); `size` is still the whole. */
+  readonly rawTruncated?: boolean;
+  /**
+   * Content stage of a message another door already counted (docs/milter.md): the
+   * policy server counted it at END-OF-MESSAGE, the milter then sees its content. The
+   * engine judges it (suspension, content, spoofing, pools) but neither tests the
+   * limits nor adds to any counter, so running both doors never counts a message twice.
+   */
+  readonly alreadyCounted?: boolean;
 }
 
 export type EngineEvent = AuthEvent | RcptEvent | MessageEvent;
