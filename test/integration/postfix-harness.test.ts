@@ -204,7 +204,11 @@ describe(`${SUITE}: cleanup`, { ...req, timeout: 30_000 }, () => {
   test('stop() ends every process of the instance and removes its folder', async () => {
     const pf = await startPostfix({});
     try {
-      assert.ok(pidsOf(pf.configDir).length >= 3, 'master and some daemons run');
+      // A delivery makes smtpd, cleanup, qmgr and smtp run besides master.
+      const r = await swaks({ port: pf.port, from: 'a@example.jp', to: 'b@example.com', login: 'a@example.jp', addr: '203.0.113.20' });
+      assert.equal(r.exitCode, 0, r.transcript);
+      await pf.sink!.waitFor(1);
+      assert.ok(pidsOf(pf.configDir).length >= 3, `master and some daemons run: ${pidsOf(pf.configDir).length}`);
       assert.equal(await pf.postconf('myhostname'), `mta-${pf.port}.fumidai-test.invalid`);
     } finally {
       await pf.stop();
