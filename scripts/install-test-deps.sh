@@ -4,12 +4,14 @@
 #   postfwd, policyd-rate-limit       peers for the benchmarks (bench/)
 #   miltertest                        a second real milter client (test/miltertest/*.lua)
 #   rspamd                            the milter peer of bench/milter-cost.ts (never started as a service)
+#   redis-server, postgresql          the distributed state backend (machines of this kind
+#                                     usually run both already; .ci/run starts them if not)
 # Non-interactive, and safe in a container: the postfix package is preseeded to
 # "No configuration" and a policy-rc.d forbids starting services while installing,
 # so no system-wide Postfix is configured or started. Tests run their own instances.
 set -euo pipefail
 
-PACKAGES=(postfix swaks libsasl2-modules postfwd policyd-rate-limit miltertest rspamd)
+PACKAGES=(postfix swaks libsasl2-modules postfwd policyd-rate-limit miltertest rspamd redis-server postgresql)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: must run as root (try: sudo bash $0)" >&2

@@ -25,12 +25,15 @@ export FUMIDAI_SKIP_REPORT="$report_dir/skipped.txt"
 mapfile -t unit_files < <(find test -name '*.test.ts' -not -path 'test/integration/*' -not -path '*/node_modules/*' | sort)
 mapfile -t integration_files < <(find test/integration -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
+# Each run reports to the terminal (spec) and to a TAP file, from which the totals of
+# both runs are added up into one closing line.
+reporters=(--test-reporter=spec --test-reporter-destination=stdout)
 status=0
 if [ "${#unit_files[@]}" -gt 0 ]; then
-  node --import tsx --test "${unit_files[@]}" || status=$?
+  node --import tsx --test "${reporters[@]}" --test-reporter=tap --test-reporter-destination="$report_dir/unit.tap" "${unit_files[@]}" || status=$?
 fi
 if [ "${#integration_files[@]}" -gt 0 ]; then
-  node --import tsx --test --test-concurrency=1 "${integration_files[@]}"
+  node --import tsx --test --test-concurrency=1 "${reporters[@]}" --test-reporter=tap --test-reporter-destination="$report_dir/integration.tap" "${integration_files[@]}"
   rc=$?
   [ "$status" -eq 0 ] && status=$rc
 fi
@@ -40,5 +43,11 @@ if [ -s "$FUMIDAI_SKIP_REPORT" ]; then
   echo "Skipped suites:"
   awk '!seen[$0]++ { print "  " $0 }' "$FUMIDAI_SKIP_REPORT"
 fi
+
+total() { # name: sums "# name N" over the TAP files
+  cat "$report_dir"/*.tap 2>/dev/null | awk -v k="# $1" 'index($0, k " ") == 1 { n += $3 } END { print n + 0 }'
+}
+echo
+echo "tests: $(total pass) passed, $(total fail) failed, $(total skipped) skipped"
 
 exit "$status"
