@@ -91,6 +91,7 @@ export async function replayCommand(config: FumidaiConfig, args: string[]): Prom
   const runner = new ReplayRunner({ config, ...(values['summary-only'] ? {} : { emit: (l: string) => writer.push(l) }) });
 
   const started = performance.now();
+  const cpuStart = process.cpuUsage();
   let lastProgress = started;
   let lineNo = 0;
   let warnings = 0;
@@ -99,7 +100,10 @@ export async function replayCommand(config: FumidaiConfig, args: string[]): Prom
     const s = runner.summary();
     const secs = (performance.now() - started) / 1000;
     const rate = secs > 0 ? Math.round(s.messages.total / secs) : 0;
-    const text = `replay: ${lineNo.toLocaleString('en-US')} lines, ${s.messages.total.toLocaleString('en-US')} messages in ${secs.toFixed(1)} s (${rate.toLocaleString('en-US')} messages/s)${final ? '' : `, virtual time ${s.to ?? '-'}`}`;
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSecs = (cpu.user + cpu.system) / 1e6;
+    const perCpu = final && cpuSecs > 0 ? `; ${Math.round(s.messages.total / cpuSecs).toLocaleString('en-US')} per CPU-second` : '';
+    const text = `replay: ${lineNo.toLocaleString('en-US')} lines, ${s.messages.total.toLocaleString('en-US')} messages in ${secs.toFixed(1)} s (${rate.toLocaleString('en-US')} messages/s${perCpu})${final ? '' : `, virtual time ${s.to ?? '-'}`}`;
     process.stderr.write(process.stderr.isTTY && !final ? `\r${text}\x1b[K` : `${process.stderr.isTTY ? '\r\x1b[K' : ''}${text}\n`);
   };
 

@@ -40,8 +40,8 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
   },
   detection: {
     sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20 },
-    manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 8 },
-    burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 4 },
+    manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 10 },
+    burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 6 },
     baselineJump: {
       enabled: true,
       action: 'suspend',
@@ -52,7 +52,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
       minHistory: 7 * 86400,
       tau: 7 * 86400,
     },
-    failedLoginsThenSuccess: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, failures: 5 },
+    failedLoginsThenSuccess: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, failures: 20 },
   },
   suspension: { autoReleaseCooldown: 30 * 86400 },
   replies: { languages: ['ja', 'en'], support: 'your mail provider\'s support desk' },

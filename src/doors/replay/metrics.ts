@@ -4,10 +4,14 @@ import type { ReplayLabel } from './reader.ts';
 // What a replay did, and — when the file carries labels — how well: the summary line
 // of `fumidai replay`. Labels and groups are only ever read here, never by the engine.
 // Definitions (docs/replay.md):
-// - a compromised account is a user with at least one message labelled "abuse";
-// - a legitimate user is a user with labelled lines and none labelled "abuse";
-// - a suspension is true when the user had an abuse-labelled line at or before it,
-//   false when the user had labelled lines but no abuse yet, unlabelled otherwise;
+// - an account is compromised from its first abuse-labelled message or successful
+//   abuse-labelled login on; failed abuse logins alone (an attack that did not get in)
+//   leave it a legitimate user's account;
+// - "compromised accounts" in the figures are those with abuse-labelled messages;
+//   "login-only" ones were got into but never used to send;
+// - a legitimate user is a user with labelled lines that was never compromised;
+// - a suspension is true when the account was compromised at or before it, false when
+//   the user had labelled lines but was not (yet) compromised, unlabelled otherwise;
 // - "accepted before stopped" counts an account's abuse messages accepted before its
 //   first true suspension; an account never stopped counts all its accepted ones;
 // - percentiles are nearest-rank (p50 is the ceil(n/2)-th smallest value).
@@ -18,7 +22,7 @@ export type Outcome = Action | 'partial';
 interface UserStat {
   group: string | null;
   labelled: boolean;
-  /** Time of the first abuse-labelled line (message or auth), or null. */
+  /** When the account was compromised: first abuse message or successful abuse login. */
   firstAbuse: EpochMs | null;
   attack: string | null;
   legitMessages: number;
@@ -189,17 +193,15 @@ export class ReplayMetrics {
   }
 
   /** Called for every labelled line before the engine sees its events. */
-  private noteLabel(user: string, label: ReplayLabel | null, t: EpochMs, group: string | null): UserStat {
+  private noteLabel(user: string, label: ReplayLabel | null, t: EpochMs, compromises: boolean, group: string | null): UserStat {
     const s = this.stat(user);
     if (label !== null) {
       this.labelsSeen = true;
       s.labelled = true;
-      if (label === 'abuse') {
-        if (s.firstAbuse === null) s.firstAbuse = t;
-        if (group !== null && s.attack === null) {
-          s.attack = group;
-          this.attacksSeen = true;
-        }
+      if (label === 'abuse' && compromises && s.firstAbuse === null) s.firstAbuse = t;
+      if (label === 'abuse' && group !== null && s.attack === null) {
+        s.attack = group;
+        this.attacksSeen = true;
       }
     }
     return s;
@@ -207,7 +209,7 @@ export class ReplayMetrics {
 
   user(user: string, t: EpochMs, group: string | null, label: ReplayLabel | null): void {
     this.time(t);
-    const s = this.noteLabel(user, label, t, null);
+    const s = this.noteLabel(user, label, t, false, null);
     if (group !== null && label !== 'abuse') {
       s.group = group;
       this.groupsSeen = true;
@@ -217,7 +219,7 @@ export class ReplayMetrics {
   /** Before an auth line's event goes to the engine. */
   auth(user: string, t: EpochMs, ok: boolean, label: ReplayLabel | null, group: string | null): void {
     this.time(t);
-    this.noteLabel(user, label, t, group);
+    this.noteLabel(user, label, t, ok, null);
     if (ok) this.loginsOk++;
     else this.loginsFailed++;
   }
@@ -225,7 +227,7 @@ export class ReplayMetrics {
   /** Before a message's events go to the engine. */
   messageStart(user: string | null, t: EpochMs, label: ReplayLabel | null, group: string | null): void {
     this.time(t);
-    if (user !== null) this.noteLabel(user, label, t, group);
+    if (user !== null) this.noteLabel(user, label, t, true, group);
   }
 
   /** After a message was decided. */

@@ -81,7 +81,9 @@ export class ReplayRunner {
   }
 
   async replay(line: ReplayLine): Promise<MessageResult | null> {
-    await this.advance(line.t);
+    this.lastT = line.t;
+    if (Math.floor(line.t / MINUTE) > this.minute) await this.advance(line.t);
+    else this.clock.set(line.t);
     switch (line.type) {
       case 'user':
         await this.user(line);
@@ -100,12 +102,7 @@ export class ReplayRunner {
    * from the suspend effects), and at the last boundary crossed (covering any others).
    */
   private async advance(t: EpochMs): Promise<void> {
-    this.lastT = t;
     const m = Math.floor(t / MINUTE);
-    if (m <= this.minute) {
-      this.clock.set(t);
-      return;
-    }
     if (this.minute >= 0) {
       while (this.dueTimes.length > 0) {
         const boundary = Math.ceil(this.dueTimes[0]! / MINUTE) * MINUTE;
@@ -142,18 +139,18 @@ export class ReplayRunner {
     this.metrics.lines.message++;
     this.metrics.messageStart(line.user, line.t, line.label, line.group);
     this.current = line;
-    const base = { t: line.t, door: 'replay' as const, sender: line.user, ip: line.ip, mailFrom: line.mailFrom, transaction: line.id };
+    const { t, user: sender, ip, mailFrom, id: transaction } = line;
     let admitted = 0;
     let refusal: Verdict | null = null;
     for (const recipient of line.rcpt) {
-      const rcpt: RcptEvent = { ...base, kind: 'rcpt', recipient, pendingRecipients: admitted };
+      const rcpt: RcptEvent = { kind: 'rcpt', t, door: 'replay', sender, ip, mailFrom, recipient, pendingRecipients: admitted, transaction };
       const v = await this.engine.decide(rcpt);
       if (v.action === 'accept') admitted++;
       else refusal ??= v;
     }
     let verdict: Verdict;
     if (admitted > 0) {
-      const msg: MessageEvent = { ...base, kind: 'message', recipientCount: admitted, size: line.size, headerFrom: line.headerFrom };
+      const msg: MessageEvent = { kind: 'message', t, door: 'replay', sender, ip, mailFrom, recipientCount: admitted, size: line.size, headerFrom: line.headerFrom, transaction };
       verdict = await this.engine.decide(msg);
     } else {
       verdict = refusal!;
