@@ -25,6 +25,8 @@ Traffic
 Configuration
   config check                  validate the config file and print the result
   config schema                 print the JSON Schema of the config file
+  migrate                       create/upgrade the PostgreSQL schema (state.backend redis-postgres;
+                                serve does it too; safe when several nodes run it at once)
 
 Common options
   --config FILE                 YAML or JSON config (default: built-in defaults;
@@ -74,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
       await run(config, rest);
       return 0;
     }
+    case 'migrate':
+      return (await import('../runtime/distributed-state.ts')).migrateCommand(config);
     case 'replay':
       return (await import('./replay-command.ts')).replayCommand(config, rest);
     case 'simulate':

@@ -7,7 +7,8 @@ import { Engine } from '../engine/engine.ts';
 import type { Effect } from '../engine/types.ts';
 import { startPolicyServer } from '../doors/policy/server.ts';
 import { startMilterServer } from '../doors/milter/server.ts';
-import { openEmbeddedState } from '../runtime/embedded-state.ts';
+import { openState } from '../runtime/open-state.ts';
+import { Metrics, startMetricsServer, storeOf } from '../web/metrics.ts';
 import { startAdminApi } from '../web/admin-api.ts';
 
 // `fumidai serve`: the policy server and the admin API over the embedded state, with
@@ -39,7 +40,9 @@ function describe(e: Effect): string {
 
 export async function serve(config: FumidaiConfig): Promise<void> {
   mkdirSync(config.dataDir, { recursive: true });
-  const state = openEmbeddedState(config);
+  const state = await openState(config, { log });
+  const metrics = new Metrics();
+  state.collect(metrics);
   let storeErrors = 0;
   const engine = new Engine({
     config,
@@ -49,10 +52,12 @@ export async function serve(config: FumidaiConfig): Promise<void> {
     onEffect: (e) => log(describe(e)),
     onStoreError: (err) => {
       storeErrors++;
+      metrics.storeError(storeOf(err, state.backend));
       log(`state store error: ${(err as Error).message}`);
     },
   });
-  const warmed = await engine.warmSuspensions();
+  metrics.instrument(engine);
+  const warmed = await state.warm(engine);
   const policy = await startPolicyServer(engine, config, { warn: log });
   const milter = config.milter.listeners.length > 0 ? await startMilterServer(engine, config, { warn: log }) : null;
   const admin = config.admin.listen === null
@@ -63,21 +68,23 @@ export async function serve(config: FumidaiConfig): Promise<void> {
         counters: state.counters,
         records: state.records,
         token: ensureToken(config),
-        health: () => ({ policyConnections: policy.connections(), storeErrors }),
+        health: () => ({ policyConnections: policy.connections(), storeErrors, state: state.health() }),
       });
 
-  const longest = Math.max(...config.limits.windows.map((w) => w.seconds), config.detection.baselineJump.tau);
   const jobs = [
     setInterval(() => void engine.releaseDue().catch((e: Error) => log(`auto-release failed: ${e.message}`)), 60_000),
-    setInterval(() => state.saveCounters(), 30_000),
-    setInterval(() => state.counters.evictIdle(Date.now(), longest + 86400), 3600_000),
   ];
-  await engine.releaseDue();
+  const stopStateJobs = state.startJobs(log);
+  await engine.releaseDue().catch((e: Error) => log(`auto-release failed: ${e.message}`));
+  const metricsServer = config.metrics.listen === null
+    ? null
+    : await startMetricsServer(config.metrics.listen, metrics, async () => ({ ...state.health(), policyConnections: policy.connections(), storeErrors }));
 
-  process.stdout.write(`fumidai: data folder ${config.dataDir} (SQLite ${join(config.dataDir, 'fumidai.sqlite')})\n`);
+  process.stdout.write(`fumidai: ${state.description}\n`);
   for (const a of policy.addresses) process.stdout.write(`fumidai: policy server listening on ${a}\n`);
   for (const a of milter?.addresses ?? []) process.stdout.write(`fumidai: milter listening on ${a}\n`);
   if (admin) process.stdout.write(`fumidai: admin API listening on ${admin.address} (token in ${config.admin.token ? 'the config' : join(config.dataDir, 'admin.token')})\n`);
+  if (metricsServer) process.stdout.write(`fumidai: metrics and health on ${metricsServer.address}/metrics and /health\n`);
   if (warmed > 0) process.stdout.write(`fumidai: ${warmed} suspended sender IDs restored\n`);
   process.stdout.write('fumidai: ready\n');
 
@@ -87,6 +94,8 @@ export async function serve(config: FumidaiConfig): Promise<void> {
     stopping = true;
     log(`${signal}: shutting down`);
     for (const j of jobs) clearInterval(j);
+    stopStateJobs();
+    await metricsServer?.close();
     await policy.close();
     await milter?.close();
     await admin?.close();

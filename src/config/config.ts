@@ -99,10 +99,39 @@ export interface FumidaiConfig {
     /** An ID is released automatically at most once in this period (unblock-loop guard). */
     readonly autoReleaseCooldown: number;
   };
+  /** Where the state lives (docs/distributed.md). */
+  readonly state: StateConfig;
+  /** Unauthenticated loopback listener with /metrics (Prometheus) and /health; null disables it. */
+  readonly metrics: { readonly listen: string | null };
   readonly replies: {
     /** Languages in SMTP reply texts, in order. */
     readonly languages: readonly Language[];
     /** Shown to users in refusals: where to get help. */
     readonly support: string;
   };
+}
+
+/** State backend: embedded (SQLite + memory, one node) or Redis/Valkey + PostgreSQL shared by many nodes. */
+export interface StateConfig {
+  readonly backend: 'embedded' | 'redis-postgres';
+  readonly redis: {
+    readonly url: string;
+    /** Prefix of every key (no braces); nodes sharing state use the same one. */
+    readonly keyPrefix: string;
+    /** A Redis command without a reply after this many milliseconds fails (then policy.storeFailureAction). */
+    readonly commandTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    /** Distinct source IPs are counted exactly below this many retained addresses per sender, with HyperLogLog from it on. */
+    readonly hllThreshold: number;
+  };
+  readonly postgres: {
+    readonly url: string;
+    readonly schema: string;
+    readonly queryTimeoutMs: number;
+    readonly poolSize: number;
+    /** Cached user settings are re-read after this many seconds (changes are pushed at once via LISTEN/NOTIFY). */
+    readonly userCacheTtl: number;
+  };
+  /** Seconds between re-asserting open suspensions from PostgreSQL into Redis (also after every Redis reconnect). */
+  readonly resyncInterval: number;
 }

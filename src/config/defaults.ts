@@ -56,4 +56,11 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
   },
   suspension: { autoReleaseCooldown: 30 * 86400 },
   replies: { languages: ['ja', 'en'], support: 'your mail provider\'s support desk' },
+  state: {
+    backend: 'embedded',
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'fumidai', commandTimeoutMs: 250, connectTimeoutMs: 1000, hllThreshold: 256 },
+    postgres: { url: 'postgres://127.0.0.1:5432/fumidai', schema: 'fumidai', queryTimeoutMs: 2000, poolSize: 4, userCacheTtl: 60 },
+    resyncInterval: 60,
+  },
+  metrics: { listen: null },
 };

@@ -171,6 +171,44 @@ export const configSchema = {
       additionalProperties: false,
       properties: { autoReleaseCooldown: duration },
     },
+    state: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Where counters and records live: "embedded" (memory + SQLite in dataDir, one node) or "redis-postgres" (shared by many nodes; docs/distributed.md).',
+      properties: {
+        backend: { enum: ['embedded', 'redis-postgres'] },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db]' },
+            keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9:_.-]{1,64}$', description: 'Prefix of every key; nodes sharing state use the same one.' },
+            commandTimeoutMs: { type: 'integer', minimum: 10, maximum: 60000, description: 'Milliseconds before an unanswered command fails (then policy.storeFailureAction applies).' },
+            connectTimeoutMs: { type: 'integer', minimum: 10, maximum: 60000 },
+            hllThreshold: { type: 'integer', minimum: 8, maximum: 256, description: 'Distinct source IPs are exact below this many retained addresses per sender, HyperLogLog from it on.' },
+          },
+        },
+        postgres: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres://user[:password]@host:port/database' },
+            schema: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+            queryTimeoutMs: { type: 'integer', minimum: 10, maximum: 600000 },
+            poolSize: { type: 'integer', minimum: 1, maximum: 100 },
+            userCacheTtl: { type: 'integer', minimum: 1, maximum: 86400, description: 'Seconds a cached user setting is trusted; changes are also pushed at once (LISTEN/NOTIFY).' },
+          },
+        },
+        resyncInterval: { type: 'integer', minimum: 1, maximum: 86400, description: 'Seconds between re-asserting open suspensions from PostgreSQL into Redis.' },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        listen: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'Loopback "host:port" serving /metrics (Prometheus text) and /health without authentication; null disables it.' },
+      },
+    },
     replies: {
       type: 'object',
       additionalProperties: false,

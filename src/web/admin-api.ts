@@ -148,7 +148,8 @@ async function handle(req: http.IncomingMessage, d: AdminDeps): Promise<unknown>
   const [resource, id, sub] = parts.slice(2);
 
   if (resource === 'health' && method === 'GET') {
-    return { ok: true, senders: await d.counters.size(), ...(d.health?.() ?? {}) };
+    // The counter store may be unreachable (distributed backend): health still answers.
+    return { ok: true, senders: await d.counters.size().catch(() => null), ...(d.health?.() ?? {}) };
   }
   if (resource === 'senders' && id !== undefined) {
     const sender = parseSender(id);
