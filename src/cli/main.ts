@@ -13,11 +13,19 @@ Support desk (talk to a running "fumidai serve" through its admin API)
                                 recent decisions, suspension state and history
   suspend <id> --reason TEXT    suspend sending only (receiving and login still work)
   release <id>                  lift a suspension (operators can always release)
-  top --by source-ips|messages|recipients [--window 1h] [--limit 20]
-                                sender IDs with the most source IPs / messages / recipients
+  top --by source-ips|countries|messages|recipients [--window 1h] [--limit 20]
+                                sender IDs with the most source IPs / countries / messages / recipients
   audit [--sender ID] [--since 1h] [--limit 50]
                                 the audit log
   user <id> [--limits M/R,...] [--bulk-until DATE --bulk-scale N --reason TEXT]
+       [--abroad on|off|default] [--travel-until DATE | --travel-days N | --end-travel]
+       [--address A]... [--alias A]... [--third-party A]... [--clear-addresses]
+       [--spoofing-exempt on|off]
+                                sending from abroad (countermeasure 3) and the addresses
+                                the user may send as (countermeasure 5)
+  identities import <file.jsonl|->
+                                bulk import of identities and abroad switches
+                                (one JSON line per user; docs/sender-spoofing.md)
                                 per-user limits and approved bulk windows
 Traffic
   replay <file.jsonl>           run a recorded or simulated scenario through the engine
@@ -70,9 +78,10 @@ async function main(argv: string[]): Promise<number> {
     case 'release':
     case 'top':
     case 'audit':
-    case 'user': {
+    case 'user':
+    case 'identities': {
       const m = await import('./support-commands.ts');
-      const run = { lookup: m.lookupCommand, suspend: m.suspendCommand, release: m.releaseCommand, top: m.topCommand, audit: m.auditCommand, user: m.userCommand }[command];
+      const run = { lookup: m.lookupCommand, suspend: m.suspendCommand, release: m.releaseCommand, top: m.topCommand, audit: m.auditCommand, user: m.userCommand, identities: m.identitiesCommand }[command];
       await run(config, rest);
       return 0;
     }

@@ -10,6 +10,7 @@ import { startMilterServer } from '../doors/milter/server.ts';
 import { openState } from '../runtime/open-state.ts';
 import { Metrics, startMetricsServer, storeOf } from '../web/metrics.ts';
 import { startAdminApi } from '../web/admin-api.ts';
+import { createSourceResolver } from '../geo/source-resolver.ts';
 
 // `fumidai serve`: the policy server and the admin API over the embedded state, with
 // the periodic jobs (automatic releases, counter saves, forgetting idle IDs).
@@ -44,8 +45,11 @@ export async function serve(config: FumidaiConfig): Promise<void> {
   const metrics = new Metrics();
   state.collect(metrics);
   let storeErrors = 0;
+  // Countermeasure 3: country database, lists and DNSBL client (src/geo); SIGHUP reloads the files.
+  const source = createSourceResolver(config, { watch: true, log });
   const engine = new Engine({
     config,
+    source,
     counters: state.counters,
     records: state.records,
     clock: systemClock,
@@ -68,7 +72,7 @@ export async function serve(config: FumidaiConfig): Promise<void> {
         counters: state.counters,
         records: state.records,
         token: ensureToken(config),
-        health: () => ({ policyConnections: policy.connections(), storeErrors, state: state.health() }),
+        health: () => ({ policyConnections: policy.connections(), storeErrors, state: state.health(), ...(source ? { source: source.status() } : {}) }),
       });
 
   const jobs = [
@@ -81,6 +85,10 @@ export async function serve(config: FumidaiConfig): Promise<void> {
     : await startMetricsServer(config.metrics.listen, metrics, async () => ({ ...state.health(), policyConnections: policy.connections(), storeErrors }));
 
   process.stdout.write(`fumidai: ${state.description}\n`);
+  if (source) {
+    const db = source.status().database;
+    process.stdout.write(`fumidai: country database ${db.file} (${db.type}${db.coordinates ? ', with coordinates' : ', country centroids'})\n`);
+  }
   for (const a of policy.addresses) process.stdout.write(`fumidai: policy server listening on ${a}\n`);
   for (const a of milter?.addresses ?? []) process.stdout.write(`fumidai: milter listening on ${a}\n`);
   if (admin) process.stdout.write(`fumidai: admin API listening on ${admin.address} (token in ${config.admin.token ? 'the config' : join(config.dataDir, 'admin.token')})\n`);
@@ -100,8 +108,13 @@ export async function serve(config: FumidaiConfig): Promise<void> {
     await milter?.close();
     await admin?.close();
     await state.close();
+    source?.close();
     process.exit(0);
   };
+  process.on('SIGHUP', () => {
+    log('SIGHUP: reloading the country database and lists');
+    source?.reload();
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

@@ -109,6 +109,10 @@ export interface FumidaiConfig {
     /** Shown to users in refusals: where to get help. */
     readonly support: string;
   };
+  /** Countermeasure 3: restriction by connection source (docs/connection-source.md). */
+  readonly source: SourceConfig;
+  /** Countermeasure 5: sender-spoofing restriction (docs/sender-spoofing.md). */
+  readonly spoofing: SpoofingConfig;
 }
 
 /** State backend: embedded (SQLite + memory, one node) or Redis/Valkey + PostgreSQL shared by many nodes. */
@@ -134,4 +138,106 @@ export interface StateConfig {
   };
   /** Seconds between re-asserting open suspensions from PostgreSQL into Redis (also after every Redis reconnect). */
   readonly resyncInterval: number;
+}
+
+/**
+ * What a connection-source rule does: `notify` records an awareness notice only; `limit`
+ * applies the limits scaled by `limitScale` (refusals are 4xx); `defer` answers 4xx;
+ * `reject` 5xx; `suspend` suspends sending.
+ */
+export type SourcePenalty = 'notify' | 'limit' | 'defer' | 'reject' | 'suspend';
+
+export interface SourcePenaltyRule {
+  readonly action: SourcePenalty;
+  /** For `limit`: factor applied to the limits in force (0.2 = a fifth); default 1. */
+  readonly limitScale?: number;
+  /** For `suspend`: automatic release after this many seconds; null/absent = until an operator releases. */
+  readonly autoReleaseAfter?: number | null;
+}
+
+export interface DnsblZone {
+  /** e.g. "zen.spamhaus.org" (check the list's terms for your volume first). */
+  readonly zone: string;
+  /** A records that count as listed, e.g. ["127.0.0.4"]; empty or absent = any 127.x answer. */
+  readonly codes?: readonly string[];
+  /** Default reject. */
+  readonly action?: SourcePenalty;
+}
+
+export interface SourceConfig {
+  readonly enabled: boolean;
+  readonly geo: {
+    /** A MaxMind-format (.mmdb) country or city database; null = the bundled geo-whois-asn-country. */
+    readonly database: string | null;
+    /** Country code for public addresses the database does not know ("ZZ": counted as abroad). */
+    readonly unknownCountry: string;
+    /** Reload the database when the file changes (SIGHUP always reloads). */
+    readonly watch: boolean;
+  };
+  /** ISO 3166 codes where sending is "at home" (default JP). */
+  readonly homeCountries: readonly string[];
+  readonly abroad: {
+    readonly enabled: boolean;
+    /** For users whose settings say nothing: may they send from abroad? */
+    readonly defaultAllow: boolean;
+    /** How a user turns sending from abroad on; shown in the refusal, e.g. "マイページ https://…". */
+    readonly portal: string;
+    /** What a refused attempt from abroad gets. */
+    readonly action: 'reject' | 'defer';
+    /** Longest travel exception (seconds). */
+    readonly maxTravel: number;
+    /** Users allowed abroad get their limits scaled by this while abroad (1 = unchanged). */
+    readonly limitScale: number;
+    /** Record an abroad-attempt awareness notice for refused attempts from abroad. */
+    readonly notify: boolean;
+  };
+  /** Several countries at once and impossible travel, over logins and sends. */
+  readonly regions: {
+    readonly enabled: boolean;
+    readonly window: number;
+    readonly steps: readonly (SourcePenaltyRule & { readonly countries: number })[];
+    readonly impossibleTravel: SourcePenaltyRule & {
+      readonly enabled: boolean;
+      readonly speedKmh: number;
+      readonly minDistanceKm: number;
+    };
+    readonly noticeInterval: number;
+  };
+  readonly reputation: {
+    /** Trusted relays, treated as internal (no country rules, no spoofing scope "abroad"). */
+    readonly allow: { readonly cidrs: readonly string[]; readonly asns: readonly number[] };
+    readonly deny: { readonly cidrs: readonly string[]; readonly asns: readonly number[]; readonly action: SourcePenalty };
+    /** Folder with asn-ipv4-num.csv and asn-ipv6-num.csv; null = the bundled @ip-location-db/asn. */
+    readonly asnDatabase: string | null;
+    /** File of Tor exit addresses; reloaded on change. */
+    readonly torExitList: string | null;
+    readonly torAction: SourcePenalty;
+    readonly dnsbl: {
+      /** "127.0.0.1:53"-style DNS servers; empty = the system resolvers. */
+      readonly resolvers: readonly string[];
+      readonly timeout: number;
+      readonly cacheTtl: number;
+      readonly negativeTtl: number;
+      readonly errorTtl: number;
+      readonly cacheSize: number;
+      readonly zones: readonly DnsblZone[];
+    };
+  };
+}
+
+export interface SpoofingConfig {
+  readonly enabled: boolean;
+  /** always; abroad-only (default); signals: only when abroad, listed, several countries or impossible travel. */
+  readonly scope: 'always' | 'abroad-only' | 'signals';
+  readonly checkEnvelope: boolean;
+  readonly checkHeader: boolean;
+  /** pool: accept and route through `pool` (countermeasure 2). */
+  readonly action: 'reject' | 'defer' | 'hold' | 'pool';
+  readonly pool: string;
+  /** A login without "@" may send as login@domain for each. */
+  readonly defaultDomains: readonly string[];
+  readonly loginIsAddress: boolean;
+  readonly subaddressSeparator: string | null;
+  readonly exemptSenders: readonly string[];
+  readonly exemptFromDomains: readonly string[];
 }

@@ -56,6 +56,57 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
   },
   suspension: { autoReleaseCooldown: 30 * 86400 },
   replies: { languages: ['ja', 'en'], support: 'your mail provider\'s support desk' },
+  // Countermeasure 3, reasons in docs/connection-source.md: sending from abroad is off
+  // unless the user turns it on (iTSCOM, onamae.com and Sixcore ship it that way); several
+  // countries within an hour is graded from tighter limits to suspension.
+  source: {
+    enabled: true,
+    geo: { database: null, unknownCountry: 'ZZ', watch: true },
+    homeCountries: ['JP'],
+    abroad: {
+      enabled: true,
+      defaultAllow: false,
+      portal: 'the member portal (マイページ)',
+      action: 'reject',
+      maxTravel: 31 * 86400,
+      limitScale: 1,
+      notify: true,
+    },
+    regions: {
+      enabled: true,
+      window: 3600,
+      steps: [
+        { countries: 2, action: 'limit', limitScale: 0.2, autoReleaseAfter: null },
+        { countries: 3, action: 'defer', limitScale: 1, autoReleaseAfter: null },
+        { countries: 4, action: 'suspend', limitScale: 1, autoReleaseAfter: null },
+      ],
+      impossibleTravel: { enabled: true, action: 'notify', limitScale: 1, autoReleaseAfter: null, speedKmh: 1000, minDistanceKm: 1500 },
+      noticeInterval: 86400,
+    },
+    reputation: {
+      allow: { cidrs: [], asns: [] },
+      deny: { cidrs: [], asns: [], action: 'reject' },
+      asnDatabase: null,
+      torExitList: null,
+      torAction: 'reject',
+      dnsbl: { resolvers: [], timeout: 0.5, cacheTtl: 3600, negativeTtl: 900, errorTtl: 60, cacheSize: 100_000, zones: [] },
+    },
+  },
+  // Countermeasure 5, reasons in docs/sender-spoofing.md: checked for connections from
+  // abroad only, so legitimate third-party sending at home keeps working.
+  spoofing: {
+    enabled: true,
+    scope: 'abroad-only',
+    checkEnvelope: true,
+    checkHeader: true,
+    action: 'reject',
+    pool: 'suspect',
+    defaultDomains: [],
+    loginIsAddress: true,
+    subaddressSeparator: '+',
+    exemptSenders: [],
+    exemptFromDomains: [],
+  },
   state: {
     backend: 'embedded',
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'fumidai', commandTimeoutMs: 250, connectTimeoutMs: 1000, hllThreshold: 256 },

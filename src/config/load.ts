@@ -24,6 +24,15 @@ const DURATION_KEYS = new Set([
   'detection.*.minHistory',
   'detection.*.tau',
   'suspension.autoReleaseCooldown',
+  'source.abroad.maxTravel',
+  'source.regions.window',
+  'source.regions.noticeInterval',
+  'source.regions.steps.*.autoReleaseAfter',
+  'source.regions.impossibleTravel.autoReleaseAfter',
+  'source.reputation.dnsbl.timeout',
+  'source.reputation.dnsbl.cacheTtl',
+  'source.reputation.dnsbl.negativeTtl',
+  'source.reputation.dnsbl.errorTtl',
 ]);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

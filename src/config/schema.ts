@@ -32,6 +32,22 @@ function rule(description: string, extra: Record<string, unknown>): Record<strin
   };
 }
 
+const countryCode = { type: 'string', pattern: '^[A-Z]{2}$' } as const;
+const scale = { type: 'number', exclusiveMinimum: 0, maximum: 1 } as const;
+const domain = { type: 'string', pattern: '^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$' } as const;
+const cidrList = { type: 'array', items: { type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$' } } as const;
+const asnList = { type: 'array', items: { type: 'integer', minimum: 1, maximum: 4294967295 } } as const;
+const penaltyAction = { enum: ['notify', 'limit', 'defer', 'reject', 'suspend'] } as const;
+const penalty = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    action: penaltyAction,
+    limitScale: scale,
+    autoReleaseAfter: { oneOf: [duration, { type: 'null' }] },
+  },
+} as const;
+
 export const configSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://fumidai.invalid/config.schema.json',
@@ -215,6 +231,128 @@ export const configSchema = {
       properties: {
         languages: { type: 'array', minItems: 1, items: { enum: ['ja', 'en'] }, uniqueItems: true },
         support: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\r\\n]*$' },
+      },
+    },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Countermeasure 3: restriction by connection source (country, several regions, IP reputation). docs/connection-source.md',
+      properties: {
+        enabled: { type: 'boolean', description: 'Look up every client address (default true). Off: no country, no rules of this block.' },
+        geo: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            database: {
+              oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }],
+              description: 'A .mmdb country or city database (MaxMind GeoIP2/GeoLite2 Country or City, or an ip-location-db file). null = the bundled CC BY 4.0 geo-whois-asn-country database.',
+            },
+            unknownCountry: { type: 'string', pattern: '^([A-Z]{2}|--)$', description: 'Country for public addresses the database does not know. "ZZ" (default) counts as abroad; "--" treats them as internal.' },
+            watch: { type: 'boolean', description: 'Reload the database (and the Tor list) when the file changes. SIGHUP always reloads.' },
+          },
+        },
+        homeCountries: { type: 'array', minItems: 1, items: countryCode, uniqueItems: true, description: 'Countries that are "home" (default ["JP"]).' },
+        abroad: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'The per-user switch "allow sending from abroad", with travel exceptions.',
+          properties: {
+            enabled: { type: 'boolean' },
+            defaultAllow: { type: 'boolean', description: 'For users whose settings say nothing (default false: the user turns it on).' },
+            portal: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\r\\n]*$', description: 'Where users turn sending from abroad on; quoted in the refusal.' },
+            action: { enum: ['reject', 'defer'] },
+            maxTravel: duration,
+            limitScale: scale,
+            notify: { type: 'boolean', description: 'Record an abroad-attempt awareness notice for refused attempts from abroad.' },
+          },
+        },
+        regions: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'Several countries at once and impossible travel, over logins and sends.',
+          properties: {
+            enabled: { type: 'boolean' },
+            window: duration,
+            steps: {
+              type: 'array',
+              maxItems: 8,
+              items: { ...penalty, required: ['countries', 'action'], properties: { ...penalty.properties, countries: { type: 'integer', minimum: 2, maximum: 64 } } },
+            },
+            impossibleTravel: {
+              ...penalty,
+              properties: {
+                ...penalty.properties,
+                enabled: { type: 'boolean' },
+                speedKmh: { type: 'number', exclusiveMinimum: 0 },
+                minDistanceKm: { type: 'number', minimum: 0 },
+              },
+            },
+            noticeInterval: duration,
+          },
+        },
+        reputation: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            allow: {
+              type: 'object',
+              additionalProperties: false,
+              description: 'Trusted relays, treated as internal (no country rules, no spoofing scope "abroad").',
+              properties: { cidrs: cidrList, asns: asnList },
+            },
+            deny: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { cidrs: cidrList, asns: asnList, action: penaltyAction },
+            },
+            asnDatabase: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'Folder with asn-ipv4-num.csv and asn-ipv6-num.csv (ip-location-db format); null = the bundled @ip-location-db/asn (CC BY 4.0), loaded only when an ASN list is set.' },
+            torExitList: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'File of Tor exit addresses (one per line, or the exit-addresses format); reloaded on change.' },
+            torAction: penaltyAction,
+            dnsbl: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                resolvers: { type: 'array', items: { type: 'string', minLength: 1 }, description: '"127.0.0.1:53"-style DNS servers; empty = the system resolvers.' },
+                timeout: duration,
+                cacheTtl: duration,
+                negativeTtl: duration,
+                errorTtl: duration,
+                cacheSize: { type: 'integer', minimum: 100, maximum: 10000000 },
+                zones: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['zone'],
+                    properties: {
+                      zone: { type: 'string', pattern: '^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$' },
+                      codes: { type: 'array', items: { type: 'string', pattern: '^127\\.[0-9]+\\.[0-9]+\\.[0-9]+$' } },
+                      action: penaltyAction,
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    spoofing: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Countermeasure 5: the login must match the sender address (envelope From, header From). docs/sender-spoofing.md',
+      properties: {
+        enabled: { type: 'boolean' },
+        scope: { enum: ['always', 'abroad-only', 'signals'], description: 'always; abroad-only (default, the source document\'s choice); signals: only when abroad, listed, several countries or impossible travel.' },
+        checkEnvelope: { type: 'boolean' },
+        checkHeader: { type: 'boolean' },
+        action: { enum: ['reject', 'defer', 'hold', 'pool'], description: 'pool: accept and route through `pool` (countermeasure 2).' },
+        pool: { type: 'string', pattern: '^[a-z0-9-]+$' },
+        defaultDomains: { type: 'array', items: domain, description: 'A login without "@" may send as login@domain for each.' },
+        loginIsAddress: { type: 'boolean' },
+        subaddressSeparator: { oneOf: [{ type: 'string', minLength: 1, maxLength: 1 }, { type: 'null' }] },
+        exemptSenders: { type: 'array', items: { type: 'string', minLength: 1 } },
+        exemptFromDomains: { type: 'array', items: domain },
       },
     },
   },

@@ -2,12 +2,12 @@ import type { FumidaiConfig } from '../config/config.ts';
 import type { CounterLayout, CounterStore, ObserveRequest } from '../store/counter-store.ts';
 import type { RecordStore, Suspension } from '../store/record-store.ts';
 import type { Clock } from './clock.ts';
-import { SEVERITY, type AssessContext, type Finding, type Measure, type SuspendRequest } from './measure.ts';
+import { SEVERITY, type AssessContext, type Finding, type Measure, type NoticeRequest, type SuspendRequest } from './measure.ts';
 import { MEASURES } from './measures/index.ts';
 import { limitsFor } from './measures/rate-limit.ts';
 import { distinctWindowsOf } from './measures/source-ips.ts';
 import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspended as suspendedText } from './replies.ts';
-import type { Effect, EngineEvent, EpochMs, Reason, SenderId, Verdict } from './types.ts';
+import type { Effect, EngineEvent, EpochMs, Reason, SenderId, SourceInfo, SourceResolver, Verdict } from './types.ts';
 import { ACCEPT } from './types.ts';
 
 export interface EngineDeps {
@@ -16,6 +16,8 @@ export interface EngineDeps {
   readonly records: RecordStore;
   readonly clock: Clock;
   readonly measures?: readonly Measure[];
+  /** Country, network and reputation of client addresses (countermeasure 3); src/geo builds one. */
+  readonly source?: SourceResolver | null;
   /** Receives every effect after it was applied (replay prints them; serve logs them). */
   readonly onEffect?: (effect: Effect, t: EpochMs) => void;
   /** Store failures are reported here; the verdict follows policy.storeFailureAction. */
@@ -30,7 +32,11 @@ export function counterLayout(config: FumidaiConfig): CounterLayout {
     subBuckets: config.limits.subBuckets,
     breachWindow: d.sustainedBreach.window,
     authFailureWindow: d.failedLoginsThenSuccess.window,
-    distinctWindows: distinctWindowsOf(config),
+    // Countermeasure 3 counts distinct countries over its own window, appended so the
+    // indices of the distinct-IP rules stay as they are.
+    distinctWindows: config.source.enabled && config.source.regions.enabled
+      ? [...new Set([...distinctWindowsOf(config), config.source.regions.window])]
+      : distinctWindowsOf(config),
     baselineTau: d.baselineJump.tau,
   };
 }
@@ -43,6 +49,7 @@ export class Engine {
   private readonly records: RecordStore;
   private readonly clock: Clock;
   private readonly measures: readonly Measure[];
+  private readonly source: SourceResolver | null;
   private readonly onEffect: (effect: Effect, t: EpochMs) => void;
   private readonly onStoreError: (err: unknown) => void;
 
@@ -52,6 +59,7 @@ export class Engine {
     this.records = deps.records;
     this.clock = deps.clock;
     this.measures = deps.measures ?? MEASURES;
+    this.source = deps.source ?? null;
     this.onEffect = deps.onEffect ?? (() => {});
     this.onStoreError = deps.onStoreError ?? (() => {});
   }
@@ -95,6 +103,13 @@ export class Engine {
 
   private async decideFor(event: EngineEvent & { sender: SenderId }): Promise<Verdict> {
     const now = event.t;
+    // Countermeasure 3: what is known about the client address, before the store operation
+    // (its place is stored with the address, for distinct countries and travel checks).
+    let source: SourceInfo | null = null;
+    if (this.source !== null && event.ip !== null) {
+      const s = this.source.resolve(event.ip, event.kind);
+      source = s instanceof Promise ? await s : s;
+    }
     const settings = await this.records.user(event.sender);
     const limits = limitsFor(this.config, settings, now);
     const req: ObserveRequest =
@@ -115,23 +130,34 @@ export class Engine {
             ? // Content stage of a message the policy door counted: observe only (no limits, adds 0).
               { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0 }
             : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
-    const snapshot = await this.counters.observe(req);
+    const snapshot = await this.counters.observe(source === null ? req : { ...req, place: source.place });
 
-    const ctx: AssessContext = { event, config: this.config, settings, limits, snapshot };
+    const ctx: AssessContext = { event, config: this.config, settings, limits, snapshot, source };
     let worst: Finding | null = null;
     const reasons: Reason[] = [];
     let suspend: SuspendRequest | null = null;
     let notifyLimit = false;
+    let pool: string | undefined;
+    let notices: NoticeRequest[] | null = null;
     for (const m of this.measures) {
       const f = m.assess(ctx);
       if (f === null) continue;
       reasons.push(f.reason);
+      if (f.pool !== undefined) pool ??= f.pool;
+      if (f.notice !== undefined) (notices ??= []).push(f.notice);
       if (f.suspend && suspend === null && !snapshot.suspended) suspend = f.suspend;
       if (f.notifyLimit) notifyLimit = true;
       if (worst === null || SEVERITY[f.action] > SEVERITY[worst.action]) worst = f;
     }
 
     const effects: Effect[] = [];
+    if (notices !== null) {
+      for (const n of notices) {
+        if (await this.noticedWithin(event.sender, n, now)) continue;
+        effects.push({ type: 'notice', sender: event.sender, kind: n.kind, data: n.data });
+        effects.push({ type: 'audit', sender: event.sender, action: n.kind, detail: Object.entries(n.data).map(([k, v]) => `${k}=${v}`).join(' ') });
+      }
+    }
     if (notifyLimit && worst?.reason.module === 'rate-limit') {
       effects.push({ type: 'notice', sender: event.sender, kind: 'limit-reached', data: { ...worst.reason.figures, rule: worst.reason.rule } });
       effects.push({ type: 'audit', sender: event.sender, action: 'limit-reached', detail: worst.reason.detail });
@@ -155,8 +181,8 @@ export class Engine {
       verdict = worst === null || worst.action === 'accept'
         ? reasons.length === 0 && effects.length === 0
           ? ACCEPT
-          : { action: 'accept', reasons, effects }
-        : { action: worst.action, code: worst.code, enhanced: worst.enhanced, text: worst.text, reasons, effects };
+          : { action: 'accept', reasons, effects, ...(pool !== undefined ? { pool } : {}) }
+        : { action: worst.action, code: worst.code, enhanced: worst.enhanced, text: worst.text, reasons, effects, ...(pool !== undefined && worst.action === 'hold' ? { pool } : {}) };
     }
     await this.apply(effects, now, 'auto');
     if (event.kind !== 'auth' && (verdict.action !== 'accept' || event.kind === 'message')) {
@@ -171,6 +197,13 @@ export class Engine {
       });
     }
     return verdict;
+  }
+
+  /** Whether a notice of this kind was recorded for the sender within its interval (awareness notices are not repeated per message). */
+  private async noticedWithin(sender: SenderId, n: NoticeRequest, now: EpochMs): Promise<boolean> {
+    const since = now - n.onceWithin * 1000;
+    const recent = await this.records.notices(sender, 50);
+    return recent.some((r) => r.kind === n.kind && r.t >= since && r.data.step === n.data.step);
   }
 
   /** Builds the suspend effect, applying the unblock-loop guard to automatic release. */

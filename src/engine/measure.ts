@@ -1,7 +1,7 @@
 import type { FumidaiConfig } from '../config/config.ts';
 import type { SenderSnapshot, WindowLimit } from '../store/counter-store.ts';
 import type { UserSettings } from '../store/record-store.ts';
-import type { Action, EngineEvent, Reason, SenderId } from './types.ts';
+import type { Action, EngineEvent, NoticeKind, Reason, SenderId, SourceInfo } from './types.ts';
 
 // The interface every countermeasure module implements. A module looks at one event
 // and the sender's state after the engine's single store operation, and says what it
@@ -14,6 +14,19 @@ export interface AssessContext {
   readonly settings: UserSettings | null;
   readonly limits: readonly WindowLimit[];
   readonly snapshot: SenderSnapshot;
+  /** What the source resolver knows about the client address; null without an address or resolver. */
+  readonly source?: SourceInfo | null;
+}
+
+/**
+ * An awareness notice for the user (countermeasure 6), recorded at most once per
+ * `onceWithin` seconds per kind (and per `data.step`, when given: a graded rule notifies
+ * once per step it reaches).
+ */
+export interface NoticeRequest {
+  readonly kind: NoticeKind;
+  readonly data: Readonly<Record<string, number | string>>;
+  readonly onceWithin: number;
 }
 
 export interface SuspendRequest {
@@ -35,6 +48,10 @@ export interface Finding {
   readonly suspend?: SuspendRequest;
   /** Record a limit-reached notice for the user. */
   readonly notifyLimit?: boolean;
+  /** Record an awareness notice for the user. */
+  readonly notice?: NoticeRequest;
+  /** Deliver through this pool (countermeasure 2 pools); used when no finding refuses. */
+  readonly pool?: string;
 }
 
 export interface Measure {

@@ -1,6 +1,8 @@
 // The engine's contract (ARCHITECTURE.md §2): events in, explainable verdicts out.
 // Every front door (policy, milter, gateway, replay) builds these and nothing else.
 
+import type { Place } from '../store/counter-store.ts';
+
 declare const senderIdBrand: unique symbol;
 /** The SASL login of a submitting client, normalised (trimmed, lower-cased). */
 export type SenderId = string & { readonly [senderIdBrand]: true };
@@ -84,7 +86,13 @@ export type NoticeKind =
   | 'suspended'
   | 'released'
   | 'limit-reached'
-  | 'suspicious';
+  | 'suspicious'
+  /** Countermeasures 3/6: mail was sent (or logins came) from two or more countries; change your password. */
+  | 'multiple-countries'
+  /** Countermeasures 3/6: two places too far apart for the time between them. */
+  | 'impossible-travel'
+  /** Countermeasures 3/6: someone with the right password tried to send from abroad while the switch was off. */
+  | 'abroad-attempt';
 
 export type Effect =
   | {
@@ -121,6 +129,40 @@ export interface Verdict {
   readonly pool?: string;
   readonly reasons: readonly Reason[];
   readonly effects: readonly Effect[];
+}
+
+// ---- Connection source (countermeasure 3) ----------------------------------------------
+// Front doors pass only the client IP; the engine asks an injected resolver what is known
+// about it (country, network, reputation) before its single store operation. The resolver
+// lives in src/geo/; the engine never does I/O itself.
+
+/** A reputation list the client address is on. */
+export interface SourceListing {
+  /** 'cidr'/'asn': the operator's deny lists; 'tor': the Tor exit list; 'dnsbl': a DNS blocklist. */
+  readonly kind: 'cidr' | 'asn' | 'tor' | 'dnsbl';
+  /** The entry or zone that matched, e.g. "192.0.2.0/24", "AS64500", "zen.example". */
+  readonly list: string;
+  readonly detail: string;
+}
+
+export interface SourceInfo {
+  readonly ip: string;
+  /**
+   * Country "--" for internal addresses (loopback, private, special-use) and for trusted
+   * relays on the operator's allow list; "ZZ" for a public address the database does not know.
+   */
+  readonly place: Place;
+  /** Loopback, private or special-use address. */
+  readonly internal: boolean;
+  /** The allow-list entry that matched ("203.0.113.0/24", "AS15169"), or null. */
+  readonly trusted: string | null;
+  readonly asn: number | null;
+  readonly listings: readonly SourceListing[];
+}
+
+export interface SourceResolver {
+  /** What is known about an address; a promise only when a lookup (DNSBL) is outstanding. */
+  resolve(ip: string, stage: EngineEvent['kind']): SourceInfo | Promise<SourceInfo>;
 }
 
 export const ACCEPT: Verdict = Object.freeze({ action: 'accept', reasons: [], effects: [] });

@@ -13,13 +13,35 @@ export interface BulkWindow {
   readonly reason: string;
 }
 
+/** How an address belongs to a user (countermeasure 5). */
+export type AddressKind = 'primary' | 'alias' | 'third-party';
+
+/** An address a user may send as. "@example.co.jp" stands for every address of that domain. */
+export interface SenderAddress {
+  readonly address: string;
+  readonly kind: AddressKind;
+  /** When a third-party address was verified (e.g. by a confirmation mail). */
+  readonly verifiedAt?: EpochMs;
+}
+
 export interface UserSettings {
   readonly sender: SenderId;
   /** Per-user limits replacing the defaults, in the order of the configured windows. */
   readonly limits: readonly WindowLimit[] | null;
   readonly bulkWindows: readonly BulkWindow[];
   readonly createdAt: EpochMs;
+  /** Countermeasure 3: may this user send from abroad; absent = source.abroad.defaultAllow. */
+  readonly allowAbroad?: boolean;
+  /** Countermeasure 3: travel exception, sending from abroad allowed until this time. */
+  readonly abroadUntil?: EpochMs | null;
+  /** Countermeasure 5: the addresses this user may send as; absent = derived from the login. */
+  readonly addresses?: readonly SenderAddress[];
+  /** Countermeasure 5: never check this user's sender addresses. */
+  readonly spoofingExempt?: boolean;
 }
+
+/** Fields of a user's settings to replace; fields not given keep their stored value. */
+export type UserPatch = { readonly sender: SenderId } & Partial<Pick<UserSettings, 'allowAbroad' | 'abroadUntil' | 'addresses' | 'spoofingExempt'>>;
 
 export interface Suspension {
   readonly id: number;
@@ -73,6 +95,13 @@ export interface RecordStore {
   /** Settings of a user, or null when the user has none (defaults apply). */
   user(sender: SenderId): Promise<UserSettings | null>;
   putUser(settings: UserSettings): Promise<void>;
+  /**
+   * Bulk import (identities, abroad switch): upserts many users in one transaction. A
+   * field present in a patch replaces the stored one (null clears it), absent fields are
+   * kept; a user without settings gets the defaults with createdAt = now. Optional while
+   * a backend lacks it: callers then fall back to user() + putUser() per patch.
+   */
+  patchUsers?(patches: readonly UserPatch[], now: EpochMs): Promise<void>;
   /** The open suspension of a sender, if any. */
   activeSuspension(sender: SenderId): Promise<Suspension | null>;
   /** All senders with an open suspension (to warm the hot flag at start). */

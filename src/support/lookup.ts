@@ -2,7 +2,8 @@ import type { FumidaiConfig } from '../config/config.ts';
 import { limitsFor } from '../engine/measures/rate-limit.ts';
 import type { EpochMs, SenderId } from '../engine/types.ts';
 import type { CounterStore, SourceIpStat } from '../store/counter-store.ts';
-import type { DecisionRecord, RecordStore, Suspension } from '../store/record-store.ts';
+import type { DecisionRecord, RecordStore, SenderAddress, Suspension } from '../store/record-store.ts';
+import { abroadPermission } from '../engine/measures/source-common.ts';
 
 // What support needs to answer "was my account abused?" (countermeasure 1, step 4):
 // counts per window against each limit, source addresses, recent decisions, and the
@@ -21,6 +22,14 @@ export interface LookupReport {
   }[];
   readonly limitsSource: 'default' | 'user' | 'bulk-window';
   readonly distinctIps: readonly { readonly seconds: number; readonly count: number }[];
+  /** Countermeasure 3: distinct countries (logins and sends) per window. */
+  readonly distinctCountries: readonly { readonly seconds: number; readonly count: number }[];
+  /** Countermeasure 3: may the user send from abroad now, and why. */
+  readonly abroad: { readonly allowed: boolean; readonly why: string; readonly until: EpochMs | null };
+  /** Countermeasure 5: addresses the user may send as (empty = derived from the login). */
+  readonly addresses: readonly SenderAddress[];
+  /** Sending pace: messages per hour over each window (countermeasure 5's "database of pace"). */
+  readonly pace: readonly { readonly name: string; readonly perHour: number }[];
   readonly sourceIps: readonly SourceIpStat[];
   readonly suspension: Suspension | null;
   readonly history: readonly Suspension[];
@@ -50,6 +59,10 @@ export async function lookup(
     })),
     limitsSource,
     distinctIps: counters.layout.distinctWindows.map((seconds, i) => ({ seconds, count: peek.distinctIps[i] ?? 0 })),
+    distinctCountries: counters.layout.distinctWindows.map((seconds, i) => ({ seconds, count: peek.distinctCountries?.[i] ?? 0 })),
+    abroad: { ...abroadPermission(settings, config, now), until: settings?.abroadUntil ?? null },
+    addresses: settings?.addresses ?? [],
+    pace: config.limits.windows.map((w, i) => ({ name: w.name, perHour: Math.round(((peek.windows[i]?.messages ?? 0) * 3600 * 10) / w.seconds) / 10 })),
     sourceIps: await counters.sourceIps(sender, now),
     suspension: history.find((s) => s.releasedAt === null) ?? null,
     history,

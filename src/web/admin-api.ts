@@ -7,6 +7,9 @@ import { senderId, type SenderId } from '../engine/types.ts';
 import type { CounterStore, TopMetric, WindowLimit } from '../store/counter-store.ts';
 import type { BulkWindow, RecordStore, UserSettings } from '../store/record-store.ts';
 import { lookup } from '../support/lookup.ts';
+import { parseSenderAddress } from '../identity/addresses.ts';
+import { importIdentities, parseUntil } from '../identity/import.ts';
+import type { SenderAddress } from '../store/record-store.ts';
 import { parseListenAddress } from '../doors/listen-address.ts';
 
 // The authenticated JSON admin API the CLI (and later the console) uses. Loopback by
@@ -33,7 +36,7 @@ class HttpError extends Error {
 }
 
 const MAX_BODY = 64 * 1024;
-const TOP_METRICS: readonly TopMetric[] = ['source-ips', 'messages', 'recipients'];
+const TOP_METRICS: readonly TopMetric[] = ['source-ips', 'countries', 'messages', 'recipients'];
 
 export async function startAdminApi(deps: AdminDeps): Promise<{ address: string; close(): Promise<void> }> {
   const listen = deps.config.admin.listen;
@@ -50,7 +53,10 @@ export async function startAdminApi(deps: AdminDeps): Promise<{ address: string;
     );
   });
   server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  // No limit on a whole request (an identity import of millions of lines streams for
+  // minutes); a connection idle for 30 s is closed instead.
+  server.requestTimeout = 0;
+  server.timeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (addr.kind === 'unix') server.listen(addr.path, resolve);
@@ -173,6 +179,12 @@ async function handle(req: http.IncomingMessage, d: AdminDeps): Promise<unknown>
     if (method === 'GET') return { settings: await d.records.user(sender) };
     if (method === 'PUT') return { settings: await putUser(sender, await readJson(req), d, now) };
   }
+  if (resource === 'identities' && id === 'import' && method === 'POST') {
+    // Streamed JSON Lines (src/identity/import.ts); no body size limit, batched transactions.
+    const result = await importIdentities(req as AsyncIterable<Buffer>, d.records, { now, config: d.config });
+    await d.records.audit({ t: now, sender: null, actor: 'operator', action: 'identities-import', detail: `${result.users} users, ${result.addresses} addresses, ${result.problemCount} bad lines in ${result.seconds.toFixed(1)} s` });
+    return result;
+  }
   if (resource === 'top' && method === 'GET') {
     const by = (url.searchParams.get('by') ?? 'source-ips') as TopMetric;
     if (!TOP_METRICS.includes(by)) throw new HttpError(400, `by: one of ${TOP_METRICS.join(', ')}`);
@@ -209,8 +221,50 @@ async function putUser(sender: SenderId, body: Record<string, unknown>, d: Admin
       return { from, until, limits: limitList(b.limits, `bulkWindows[${i}].limits`, n), reason };
     });
   }
-  const settings: UserSettings = { sender, limits, bulkWindows, createdAt: existing?.createdAt ?? now };
+  const more = userFields(body, d, now, existing);
+  const settings: UserSettings = { ...existing, ...more, sender, limits, bulkWindows, createdAt: existing?.createdAt ?? now };
   await d.records.putUser(settings);
-  await d.records.audit({ t: now, sender, actor: 'operator', action: 'settings', detail: JSON.stringify({ limits, bulkWindows: bulkWindows.length }) });
+  await d.records.audit({ t: now, sender, actor: 'operator', action: 'settings', detail: JSON.stringify({ limits, bulkWindows: bulkWindows.length, ...more, ...(more.addresses ? { addresses: more.addresses.length } : {}) }) });
   return settings;
+}
+
+/** Countermeasures 3 and 5 fields of PUT /users/:id: the abroad switch, a travel exception, identities. */
+function userFields(body: Record<string, unknown>, d: AdminDeps, now: number, existing: UserSettings | null): Partial<UserSettings> {
+  const out: { -readonly [K in keyof UserSettings]?: UserSettings[K] } = {};
+  if (body.allowAbroad !== undefined) {
+    if (body.allowAbroad !== null && typeof body.allowAbroad !== 'boolean') throw new HttpError(400, 'allowAbroad: true, false, or null for the operator default');
+    out.allowAbroad = body.allowAbroad === null ? undefined : body.allowAbroad;
+  }
+  if (body.abroadUntil !== undefined) {
+    const until = parseUntil(body.abroadUntil, { now, config: d.config });
+    if (until instanceof Error) throw new HttpError(400, `abroadUntil: ${until.message}`);
+    if (until !== null && until <= now) throw new HttpError(400, 'abroadUntil: must be in the future');
+    out.abroadUntil = until;
+  }
+  if (body.addresses !== undefined) {
+    if (body.addresses === null) {
+      out.addresses = undefined;
+    } else {
+      if (!Array.isArray(body.addresses) || body.addresses.length > 1000) throw new HttpError(400, 'addresses: an array (at most 1000) of "a@x" strings or {address, kind} objects');
+      const seen = new Set<string>();
+      const list: SenderAddress[] = [];
+      for (const [i, raw] of body.addresses.entries()) {
+        const o = typeof raw === 'string' ? { address: raw, kind: 'alias' } : (raw as Record<string, unknown>);
+        const kind = o?.kind ?? 'alias';
+        if (kind !== 'primary' && kind !== 'alias' && kind !== 'third-party') throw new HttpError(400, `addresses[${i}].kind: primary, alias or third-party`);
+        const a = parseSenderAddress(o?.address, kind);
+        if (a instanceof Error) throw new HttpError(400, `addresses[${i}]: ${a.message}`);
+        if (seen.has(a.address)) continue;
+        seen.add(a.address);
+        const before = existing?.addresses?.find((x) => x.address === a.address);
+        list.push(kind === 'third-party' ? { ...a, verifiedAt: before?.verifiedAt ?? now } : a);
+      }
+      out.addresses = list;
+    }
+  }
+  if (body.spoofingExempt !== undefined) {
+    if (typeof body.spoofingExempt !== 'boolean') throw new HttpError(400, 'spoofingExempt: true or false');
+    out.spoofingExempt = body.spoofingExempt;
+  }
+  return out;
 }

@@ -55,7 +55,7 @@ describe('fumidai serve as a process', () => {
       ['POST', '/api/v1/senders/alice/release', {}, 409, /no open suspension/],
       ['PUT', '/api/v1/users/alice', { limits: [{ messages: -1, recipients: 2 }] }, 400, /limits/],
       ['PUT', '/api/v1/users/alice', { bulkWindows: [{ from: 'yesterday', until: 'x', limits: [] }] }, 400, /bulkWindows\[0\]/],
-      ['GET', '/api/v1/top?by=countries', undefined, 400, /by: one of/],
+      ['GET', '/api/v1/top?by=addresses', undefined, 400, /by: one of/],
       ['GET', '/api/v1/top?window=forever', undefined, 400, /window/],
       ['GET', '/api/v1/audit?limit=0', undefined, 400, /limit/],
       ['GET', '/api/v1/senders/%E0%A4%A', undefined, 400, /URL encoding/],
@@ -83,11 +83,15 @@ describe('fumidai serve as a process', () => {
     const look = await p.cli(['lookup', 'carol']);
     assert.equal(look.code, 0, look.stderr);
     assert.match(look.stdout, /hour \(1h\)\s+2\s+2\s+2\s+10/);
-    assert.match(look.stdout, /126\.1\.1\.1\s+2/);
-    assert.match(look.stdout, /1\.72\.3\.4\s+1/);
+    // The source IP table shows each address's country (both addresses are Japanese).
+    assert.match(look.stdout, /126\.1\.1\.1\s+JP\s+2/);
+    assert.match(look.stdout, /1\.72\.3\.4\s+JP\s+1/);
+    assert.match(look.stdout, /Distinct countries: .*1 in 1h/);
     assert.match(look.stdout, /defer\s+450/);
     const top = await p.cli(['top', '--by', 'source-ips', '--window', '1h', '--json']);
     assert.deepEqual((JSON.parse(top.stdout) as { entries: unknown[] }).entries, [{ sender: 'carol', value: 2 }]);
+    const byCountries = await p.cli(['top', '--by', 'countries', '--window', '1h', '--json']);
+    assert.deepEqual((JSON.parse(byCountries.stdout) as { entries: unknown[] }).entries, [{ sender: 'carol', value: 1 }]);
     const user = await p.cli(['user', 'carol', '--limits', '5/20']);
     assert.equal(user.code, 0, user.stderr);
     assert.equal(await policyRequest(p.policyPort, rcpt('carol', 'm9')), 'DUNNO', 'the per-user limit of 5 applies');

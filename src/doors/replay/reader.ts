@@ -28,6 +28,12 @@ export interface UserLine extends LineBase {
   readonly user: SenderId;
   /** Limits per configured window, defaults filled in; null when the line sets none. */
   readonly limits: readonly WindowLimit[] | null;
+  /** Countermeasure 3: the "allow sending from abroad" switch; absent = the operator default. */
+  readonly allowAbroad?: boolean;
+  /** Countermeasure 3: travel exception until this time (null clears it). */
+  readonly abroadUntil?: EpochMs | null;
+  /** Countermeasure 5: addresses the user may send as. */
+  readonly addresses?: readonly string[];
 }
 
 export interface AuthLine extends LineBase {
@@ -172,7 +178,27 @@ export class LineParser {
         for (const flag of ['allowAbroad', 'poolConsent'] as const) {
           if (doc[flag] !== undefined && typeof doc[flag] !== 'boolean') return fail(`${flag}: expected true or false`);
         }
-        return { type: 'user', line, t, label, group, user, limits };
+        // Countermeasures 3 and 5: the abroad switch, a travel exception, the user's addresses.
+        let abroadUntil: EpochMs | null | undefined;
+        if (doc.abroadUntil !== undefined && doc.abroadUntil !== null) {
+          const until = parseTime(doc.abroadUntil);
+          if (until instanceof Error) return fail(`abroadUntil: ${until.message}`);
+          abroadUntil = until;
+        } else if (doc.abroadUntil === null) {
+          abroadUntil = null;
+        }
+        return {
+          type: 'user',
+          line,
+          t,
+          label,
+          group,
+          user,
+          limits,
+          ...(typeof doc.allowAbroad === 'boolean' ? { allowAbroad: doc.allowAbroad } : {}),
+          ...(abroadUntil !== undefined ? { abroadUntil } : {}),
+          ...(doc.addresses !== undefined ? { addresses: doc.addresses as string[] } : {}),
+        };
       }
       case undefined:
         return fail('type: missing; expected "user", "auth" or "message"');

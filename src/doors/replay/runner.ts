@@ -2,6 +2,7 @@ import type { FumidaiConfig } from '../../config/config.ts';
 import { VirtualClock } from '../../engine/clock.ts';
 import { counterLayout, Engine } from '../../engine/engine.ts';
 import type { AuthEvent, Effect, EpochMs, MessageEvent, RcptEvent, Verdict } from '../../engine/types.ts';
+import { createSourceResolver } from '../../geo/source-resolver.ts';
 import { MemoryCounterStore } from '../../store/memory/memory-counter-store.ts';
 import { SqliteRecordStore } from '../../store/sqlite/sqlite-record-store.ts';
 import { ReplayMetrics, type ReplaySummary } from './metrics.ts';
@@ -51,6 +52,8 @@ export class ReplayRunner {
     this.records = new SqliteRecordStore({ file: ':memory:', flushMs: 0 });
     this.engine = new Engine({
       config,
+      // Country and lists from the same files as live; no DNSBL (a replay must not depend on the network).
+      source: createSourceResolver(config, { dnsbl: false, watch: false }),
       counters: this.counters,
       records: this.records,
       clock: this.clock,
@@ -122,7 +125,17 @@ export class ReplayRunner {
     this.metrics.lines.user++;
     this.metrics.user(line.user, line.t, line.group, line.label);
     const existing = await this.records.user(line.user);
-    await this.records.putUser({ sender: line.user, limits: line.limits, bulkWindows: existing?.bulkWindows ?? [], createdAt: existing?.createdAt ?? line.t });
+    await this.records.putUser({
+      ...existing,
+      sender: line.user,
+      limits: line.limits,
+      bulkWindows: existing?.bulkWindows ?? [],
+      createdAt: existing?.createdAt ?? line.t,
+      // Countermeasures 3 and 5 (docs/connection-source.md, docs/sender-spoofing.md).
+      ...(line.allowAbroad !== undefined ? { allowAbroad: line.allowAbroad } : {}),
+      ...(line.abroadUntil !== undefined ? { abroadUntil: line.abroadUntil } : {}),
+      ...(line.addresses !== undefined ? { addresses: line.addresses.map((a, i) => ({ address: a.toLowerCase(), kind: i === 0 ? ('primary' as const) : ('alias' as const) })) } : {}),
+    });
   }
 
   private async auth(line: AuthLine): Promise<void> {

@@ -2,6 +2,10 @@ import type { Measure } from '../measure.ts';
 import { baselineJump } from './baseline-jump.ts';
 import { failedLoginsThenSuccess } from './failed-logins.ts';
 import { rateLimit } from './rate-limit.ts';
+import { senderSpoofing } from './sender-spoofing.ts';
+import { sourceCountry } from './source-country.ts';
+import { impossibleTravel, sourceCountries } from './source-regions.ts';
+import { sourceReputation } from './source-reputation.ts';
 import { burstSourceIps, manySourceIps } from './source-ips.ts';
 import { suspensionGate } from './suspension-gate.ts';
 import { sustainedBreach } from './sustained-breach.ts';
@@ -15,4 +19,9 @@ export const MEASURES: readonly Measure[] = [
   manySourceIps,
   baselineJump,
   failedLoginsThenSuccess,
+  sourceReputation,
+  sourceCountry,
+  sourceCountries,
+  impossibleTravel,
+  senderSpoofing,
 ];

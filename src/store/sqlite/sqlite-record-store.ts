@@ -9,6 +9,7 @@ import type {
   Notice,
   RecordStore,
   Suspension,
+  UserPatch,
   UserSettings,
 } from '../record-store.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -73,6 +74,8 @@ export class SqliteRecordStore implements RecordStore {
     this.stmt = {
       user: this.db.prepare<[string], { settings: string }>('SELECT settings FROM users WHERE sender = ?'),
       putUser: this.db.prepare('INSERT INTO users (sender, settings) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET settings = excluded.settings'),
+      // RFC 7396 merge patch: given keys replace, null removes, other keys stay.
+      patchUser: this.db.prepare('INSERT INTO users (sender, settings) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET settings = json_patch(users.settings, ?)'),
       active: this.db.prepare<[string], SuspensionRow>('SELECT * FROM suspensions WHERE sender = ? AND released_at IS NULL ORDER BY id DESC LIMIT 1'),
       allActive: this.db.prepare<[], SuspensionRow>('SELECT * FROM suspensions WHERE released_at IS NULL ORDER BY id'),
       history: this.db.prepare<[string], SuspensionRow>('SELECT * FROM suspensions WHERE sender = ? ORDER BY id DESC'),
@@ -122,6 +125,19 @@ export class SqliteRecordStore implements RecordStore {
   async putUser(settings: UserSettings): Promise<void> {
     this.stmt.putUser.run(settings.sender, JSON.stringify(settings));
     this.users.set(settings.sender, settings);
+  }
+
+  async patchUsers(patches: readonly UserPatch[], now: EpochMs): Promise<void> {
+    if (patches.length === 0) return;
+    this.db.transaction(() => {
+      for (const p of patches) {
+        const { sender, ...fields } = p;
+        const patch = JSON.stringify(fields);
+        const fresh = JSON.stringify({ sender, limits: null, bulkWindows: [], createdAt: now, ...stripNulls(fields) });
+        this.stmt.patchUser.run(sender, fresh, patch);
+        this.users.delete(sender);
+      }
+    })();
   }
 
   async activeSuspension(sender: SenderId): Promise<Suspension | null> {
@@ -242,6 +258,12 @@ export class SqliteRecordStore implements RecordStore {
     this.flushSync();
     this.db.close();
   }
+}
+
+function stripNulls(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined) out[k] = v;
+  return out;
 }
 
 interface NoticeRow {
