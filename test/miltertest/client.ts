@@ -139,10 +139,15 @@ export class MilterClient {
     return this.inbox.length;
   }
 
+  /** Protocol flags the milter asked for in OPTNEG. */
+  protocol = 0;
+
   /** OPTNEG as Postfix offers it; returns the milter's OPTNEG reply. */
   async negotiate(version = 6, actions = 0x1ff, protocol = 0x1fffff): Promise<Packet> {
     this.send(pkt.optneg(version, actions, protocol));
-    return this.next();
+    const reply = await this.next();
+    if (reply.cmd === 0x4f && reply.data.length >= 12) this.protocol = reply.data.readUInt32BE(8);
+    return reply;
   }
 
   /** Sends EOB and reads replies up to the final one. */
@@ -156,24 +161,45 @@ export class MilterClient {
     }
   }
 
-  /** One transaction the way Postfix sends it under NR_* flags (no replies until EOM), then ABORT. */
+  /**
+   * Sends one event the way Postfix does: waits for the reply unless the milter asked
+   * for no reply (`noReplyFlag` negotiated). Throws unless the reply is CONTINUE.
+   */
+  async event(packet: Buffer, noReplyFlag: number): Promise<void> {
+    this.send(packet);
+    if ((this.protocol & noReplyFlag) !== 0) return;
+    const r = await this.next();
+    if (r.cmd !== SMFIR.CONTINUE) throw new Error(`event 0x${packet[4]!.toString(16)}: reply ${String.fromCharCode(r.cmd)}, not CONTINUE`);
+  }
+
+  /** One transaction the way Postfix sends it, then ABORT (as Postfix does after every transaction). */
   async message(spec: MessageSpec = {}): Promise<EomResult> {
     const qid = spec.queueId ?? 'ABC123';
-    const packets: Buffer[] = [];
-    packets.push(pkt.macro('M', { i: qid, ...(spec.login !== undefined ? { '{auth_authen}': spec.login, '{auth_type}': 'PLAIN' } : {}) }));
-    packets.push(pkt.mail(`<${spec.from ?? 'alice@example.jp'}>`, 'SIZE=100'));
-    for (const r of spec.rcpts ?? ['bob@example.com']) packets.push(pkt.macro('R', { i: qid }), pkt.rcpt(`<${r}>`));
-    packets.push(pkt.macro('T', { i: qid }), pkt.data());
-    for (const [n, v] of spec.headers ?? [['From', ' Alice <alice@example.jp>'], ['Subject', ' hello']]) packets.push(pkt.header(n, v));
-    packets.push(pkt.macro('N', { i: qid }), pkt.eoh());
+    this.send(pkt.macro('M', { i: qid, ...(spec.login !== undefined ? { '{auth_authen}': spec.login, '{auth_type}': 'PLAIN' } : {}) }));
+    await this.event(pkt.mail(`<${spec.from ?? 'alice@example.jp'}>`, 'SIZE=100'), 0x4000);
+    for (const r of spec.rcpts ?? ['bob@example.com']) {
+      this.send(pkt.macro('R', { i: qid }));
+      await this.event(pkt.rcpt(`<${r}>`), 0x8000);
+    }
+    this.send(pkt.macro('T', { i: qid }));
+    await this.event(pkt.data(), 0x10000);
+    for (const [n, v] of spec.headers ?? [['From', ' Alice <alice@example.jp>'], ['Subject', ' hello']]) await this.event(pkt.header(n, v), 0x80);
+    this.send(pkt.macro('N', { i: qid }));
+    await this.event(pkt.eoh(), 0x40000);
     const body = spec.body ?? 'Hello Bob.\r\n';
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
-    for (let i = 0; i < bytes.length; i += 65535) packets.push(pkt.body(bytes.subarray(i, i + 65535)));
-    packets.push(pkt.macro('E', { i: qid }));
-    this.send(...packets);
+    for (let i = 0; i < bytes.length; i += 65535) await this.event(pkt.body(bytes.subarray(i, i + 65535)), 0x80000);
+    this.send(pkt.macro('E', { i: qid }));
     const result = await this.eom();
     this.send(pkt.abort());
     return result;
+  }
+
+  /** Connect-stage events as Postfix sends them (macros, CONNECT, HELO), honouring NR flags. */
+  async hello(address = '203.0.113.5', name = 'client.example'): Promise<void> {
+    this.send(pkt.macro('C', { j: 'mx', '{daemon_name}': 'ORIGINATING' }));
+    await this.event(pkt.connect(name, address), 0x1000);
+    await this.event(pkt.helo(name), 0x2000);
   }
 
   close(): void {
