@@ -5,7 +5,7 @@ import type { Rng } from './prng.ts';
 // against a GeoIP database. Each block was checked (2026-11) against two public
 // IP-to-country tables (DB-IP/whois "geo-whois-asn-country" and GeoLite2 country, as
 // packaged by ip-location-db) and the RouteViews/DB-IP ASN table: every block below
-// maps to its country for at least 99.8 % of its addresses in both, and to the named
+// maps to its country for at least 99.9 % of its addresses in both, and to the named
 // network. docs/replay.md lists the check and its figures.
 //
 // Simplifications: IPv4 only (many Japanese fibre users submit over IPv6 today), and a

@@ -94,14 +94,21 @@ export const STALE_PASSWORD_PER_USER_WEEK = 0.002; // a client keeps an old pass
 export const TRAVELLERS_PER_10K = 30;
 export const BULK_SENDERS_PER_10K = 8;
 
-/** Attacks per 10,000 users per week (scaled by --attack-scale and --mix). */
+/**
+ * Attacks per 10,000 users per week (scaled by --attack-scale and --mix). Deliberately
+ * more than a real provider sees (about 0.4 % of accounts a week), so that one week of
+ * a 5,000-user provider has enough compromised accounts to measure.
+ */
 export interface AttackRates {
   readonly blast: number;
   readonly slowBotnet: number;
   readonly slowProxy: number;
   readonly single: number;
   readonly brute: number;
-  /** Credential-stuffing campaigns (each tries many accounts). */
+  /**
+   * Credential-stuffing campaigns per week for the whole provider, whatever its size
+   * (a campaign tries STUFFING_TARGET_SHARE of all accounts, so it scales by itself).
+   */
   readonly stuffing: number;
 }
 
@@ -111,7 +118,7 @@ export const ATTACKS_PER_10K_WEEK: AttackRates = {
   slowProxy: 8,
   single: 4,
   brute: 2,
-  stuffing: 2,
+  stuffing: 1,
 };
 
 /** A stuffing campaign tries this share of all accounts; this share of the tried ones works. */

@@ -403,7 +403,8 @@ export class Scenario {
 
   private attackCount(kind: AttackKind, r: Rng): number {
     const o = this.opts;
-    const expected = (P.ATTACKS_PER_10K_WEEK[kind] * o.users * o.days * o.attackScale * (o.mix[kind] ?? 1)) / (10_000 * 7);
+    const perProvider = kind === 'stuffing' ? 10_000 : o.users;
+    const expected = (P.ATTACKS_PER_10K_WEEK[kind] * perProvider * o.days * o.attackScale * (o.mix[kind] ?? 1)) / (10_000 * 7);
     return Math.floor(expected) + (r.chance(expected - Math.floor(expected)) ? 1 : 0);
   }
 
