@@ -52,10 +52,18 @@ export interface DatabaseInfo {
   readonly type: string;
   /** Whether records carry coordinates (a city database). */
   readonly coordinates: boolean;
-  readonly buildEpoch: number;
+  /** When the database was built (ms since the epoch; 0 when unknown). */
+  readonly builtAt: number;
   readonly nodeCount: number;
   readonly loadedAt: number;
   readonly bytes: number;
+}
+
+/** MaxMind writes build_epoch in seconds; some generators write milliseconds. */
+function epochMs(v: unknown): number {
+  const n = Number(v instanceof Date ? v.getTime() : v);
+  if (!Number.isFinite(n) || n <= 0) return 0;
+  return n > 1e11 ? n : n * 1000;
 }
 
 function countryOf(r: MmdbRecord): string | null {
@@ -105,7 +113,7 @@ export class CountryDatabase {
     const m = reader.metadata;
     return {
       reader,
-      info: { file, type: m.databaseType, coordinates, buildEpoch: Number(m.buildEpoch) || 0, nodeCount: m.nodeCount, loadedAt: Date.now(), bytes: statSync(file).size },
+      info: { file, type: m.databaseType, coordinates, builtAt: epochMs(m.buildEpoch), nodeCount: m.nodeCount, loadedAt: Date.now(), bytes: statSync(file).size },
     };
   }
 
@@ -129,6 +137,8 @@ export class CountryDatabase {
 
   /** Place of a public address (special-use addresses are decided by the caller). */
   lookup(ip: ParsedIp): Place {
+    // An IPv4-only database would answer IPv6 lookups from its IPv4 tree: wrong.
+    if (ip.v === 6 && this.reader.metadata.ipVersion === 4) return this.unknown;
     let rec: MmdbRecord | null;
     try {
       rec = this.reader.get(ip.text) as MmdbRecord | null;

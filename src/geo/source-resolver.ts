@@ -106,7 +106,7 @@ export class GeoSourceResolver implements SourceResolver {
   private reloadCountries(): void {
     try {
       const info = this.countries.reload();
-      this.log(`country database reloaded: ${info.file} (${info.type}, built ${new Date(info.buildEpoch * 1000).toISOString().slice(0, 10)})`);
+      this.log(`country database reloaded: ${info.file} (${info.type}, built ${new Date(info.builtAt).toISOString().slice(0, 10)})`);
     } catch (e) {
       this.log(`country database NOT reloaded, the previous one stays in use: ${(e as Error).message}`);
     }

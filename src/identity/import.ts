@@ -1,6 +1,6 @@
 import type { FumidaiConfig } from '../config/config.ts';
 import { senderId, type EpochMs } from '../engine/types.ts';
-import type { RecordStore, SenderAddress, UserPatch } from '../store/record-store.ts';
+import type { RecordStore, SenderAddress, UserPatch, UserSettings } from '../store/record-store.ts';
 import { parseSenderAddress } from './addresses.ts';
 
 // Bulk import of sender identities and the abroad switch (countermeasures 5 and 3), for
@@ -80,7 +80,7 @@ export function parseImportLine(text: string, opts: ImportOptions): UserPatch | 
   }
   if (o.allowAbroad !== undefined) {
     if (typeof o.allowAbroad !== 'boolean' && o.allowAbroad !== null) return new Error('allowAbroad: true, false or null (back to the default)');
-    if (o.allowAbroad !== null) patch.allowAbroad = o.allowAbroad;
+    patch.allowAbroad = o.allowAbroad;
   }
   if (o.abroadUntil !== undefined) {
     const until = parseUntil(o.abroadUntil, opts);
@@ -129,7 +129,9 @@ export async function importIdentities(chunks: AsyncIterable<string | Buffer>, r
       for (const p of b) {
         const existing = await records.user(p.sender);
         const { sender, ...fields } = p;
-        await records.putUser({ sender, limits: null, bulkWindows: [], createdAt: opts.now, ...existing, ...fields });
+        const merged: Record<string, unknown> = { sender, limits: null, bulkWindows: [], createdAt: opts.now, ...existing, ...fields };
+        for (const k of Object.keys(merged)) if (merged[k] === null && k !== 'limits') delete merged[k];
+        await records.putUser(merged as unknown as UserSettings);
       }
     }
     batches++;

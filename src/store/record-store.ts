@@ -40,8 +40,8 @@ export interface UserSettings {
   readonly spoofingExempt?: boolean;
 }
 
-/** Fields of a user's settings to replace; fields not given keep their stored value. */
-export type UserPatch = { readonly sender: SenderId } & Partial<Pick<UserSettings, 'allowAbroad' | 'abroadUntil' | 'addresses' | 'spoofingExempt'>>;
+/** Fields of a user's settings to replace; fields not given keep their stored value, null removes one. */
+export type UserPatch = { readonly sender: SenderId } & { readonly [K in 'allowAbroad' | 'abroadUntil' | 'addresses' | 'spoofingExempt']?: UserSettings[K] | null };
 
 export interface Suspension {
   readonly id: number;
