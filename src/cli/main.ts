@@ -30,6 +30,10 @@ Support desk (talk to a running "fumidai serve" through its admin API)
 Traffic
   replay <file.jsonl>           run a recorded or simulated scenario through the engine
   simulate --seed N             write a realistic provider scenario (JSON Lines)
+Content classification and pools (docs/classifier.md, docs/pools.md)
+  classifier train|eval|info|explain
+                                train a model on your own mail, measure it, explain a verdict
+  consent <id> --version N      record that a user consented to pool routing (notice version N)
 Configuration
   config check                  validate the config file and print the result
   config schema                 print the JSON Schema of the config file
@@ -89,6 +93,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('../runtime/distributed-state.ts')).migrateCommand(config);
     case 'replay':
       return (await import('./replay-command.ts')).replayCommand(config, rest);
+    case 'classifier':
+      return (await import('../classify/cli.ts')).classifierCommand(rest);
+    case 'consent':
+      return (await import('../pools/consent-command.ts')).consentCommand(config, rest);
     case 'simulate':
       return (await import('./simulate-command.ts')).simulateCommand(rest);
   }

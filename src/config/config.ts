@@ -1,6 +1,9 @@
 // The normalised configuration the program runs with. The file format (YAML or JSON,
 // durations as "10m") is described by schema.ts; load.ts turns a file into this.
 
+import type { ContentConfig } from '../classify/config.ts';
+import type { PoolDefinition, RoutingConfig } from '../pools/config.ts';
+
 export type Language = 'ja' | 'en';
 
 export interface PolicyListener {
@@ -113,6 +116,12 @@ export interface FumidaiConfig {
   readonly source: SourceConfig;
   /** Countermeasure 5: sender-spoofing restriction (docs/sender-spoofing.md). */
   readonly spoofing: SpoofingConfig;
+  /** Countermeasure 2: content classification of outgoing mail (docs/classifier.md). */
+  readonly content: ContentConfig;
+  /** Countermeasure 2: named delivery pools (docs/pools.md). */
+  readonly pools: Readonly<Record<string, PoolDefinition>>;
+  /** Countermeasure 2: which pool a message leaves through, and consent (docs/pools.md). */
+  readonly routing: RoutingConfig;
 }
 
 /** State backend: embedded (SQLite + memory, one node) or Redis/Valkey + PostgreSQL shared by many nodes. */

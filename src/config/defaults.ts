@@ -1,3 +1,5 @@
+import { DEFAULT_CONTENT } from '../classify/config.ts';
+import { DEFAULT_POOLS, DEFAULT_ROUTING } from '../pools/config.ts';
 import type { FumidaiConfig } from './config.ts';
 
 // Defaults, with the reasons in docs/limits.md. In short: the per-minute limit follows
@@ -114,4 +116,8 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
     resyncInterval: 60,
   },
   metrics: { listen: null },
+  // Countermeasure 2, reasons in docs/classifier.md and docs/pools.md.
+  content: DEFAULT_CONTENT,
+  pools: DEFAULT_POOLS,
+  routing: DEFAULT_ROUTING,
 };

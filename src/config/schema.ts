@@ -1,3 +1,5 @@
+import { contentSchema } from '../classify/config.ts';
+import { poolsSchema, routingSchema } from '../pools/config.ts';
 import { DURATION_PATTERN } from './duration.ts';
 
 // JSON Schema (draft 2020-12) of the config file. `npm test` checks that
@@ -355,5 +357,8 @@ export const configSchema = {
         exemptFromDomains: { type: 'array', items: domain },
       },
     },
+    content: contentSchema,
+    pools: poolsSchema,
+    routing: routingSchema,
   },
 } as const;

@@ -1,3 +1,4 @@
+import { ContentAnalyser, type ContentAnalysis, type ContentContext } from '../classify/analysis.ts';
 import type { FumidaiConfig } from '../config/config.ts';
 import type { CounterLayout, CounterStore, ObserveRequest } from '../store/counter-store.ts';
 import type { RecordStore, Suspension } from '../store/record-store.ts';
@@ -18,6 +19,8 @@ export interface EngineDeps {
   readonly measures?: readonly Measure[];
   /** Country, network and reputation of client addresses (countermeasure 3); src/geo builds one. */
   readonly source?: SourceResolver | null;
+  /** Content classification (countermeasure 2); default: built from config.content at the first message with content. */
+  readonly content?: ContentAnalyser | null;
   /** Receives every effect after it was applied (replay prints them; serve logs them). */
   readonly onEffect?: (effect: Effect, t: EpochMs) => void;
   /** Store failures are reported here; the verdict follows policy.storeFailureAction. */
@@ -50,6 +53,7 @@ export class Engine {
   private readonly clock: Clock;
   private readonly measures: readonly Measure[];
   private readonly source: SourceResolver | null;
+  private content: ContentAnalyser | null | undefined;
   private readonly onEffect: (effect: Effect, t: EpochMs) => void;
   private readonly onStoreError: (err: unknown) => void;
 
@@ -60,6 +64,7 @@ export class Engine {
     this.clock = deps.clock;
     this.measures = deps.measures ?? MEASURES;
     this.source = deps.source ?? null;
+    this.content = deps.content;
     this.onEffect = deps.onEffect ?? (() => {});
     this.onStoreError = deps.onStoreError ?? (() => {});
   }
@@ -130,9 +135,19 @@ export class Engine {
             ? // Content stage of a message the policy door counted: observe only (no limits, adds 0).
               { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0 }
             : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
+    // Countermeasure 2: the message's content is classified once, for the content and pool
+    // modules; its campaign count and Rspamd (when configured) run alongside the store operation.
+    const contentRun = event.kind === 'message' && this.config.content.enabled ? this.contentAnalyser()?.analyse(event, this.counters) ?? null : null;
+    const contentSettled = contentRun?.then((a) => ({ a }), (e: unknown) => ({ e })) ?? null;
     const snapshot = await this.counters.observe(source === null ? req : { ...req, place: source.place });
+    let content: ContentAnalysis | null = null;
+    if (contentSettled !== null) {
+      const r = await contentSettled;
+      if ('e' in r) throw r.e;
+      content = r.a;
+    }
 
-    const ctx: AssessContext = { event, config: this.config, settings, limits, snapshot, source };
+    const ctx: ContentContext = { event, config: this.config, settings, limits, snapshot, source, content };
     let worst: Finding | null = null;
     const reasons: Reason[] = [];
     let suspend: SuspendRequest | null = null;
@@ -204,6 +219,19 @@ export class Engine {
     const since = now - n.onceWithin * 1000;
     const recent = await this.records.notices(sender, 50);
     return recent.some((r) => r.kind === n.kind && r.t >= since && r.data.step === n.data.step);
+  }
+
+  /** The content analyser, built on first use; null (classification off) when the model cannot be loaded. */
+  private contentAnalyser(): ContentAnalyser | null {
+    if (this.content === undefined) {
+      try {
+        this.content = new ContentAnalyser(this.config);
+      } catch (err) {
+        this.onStoreError(err);
+        this.content = null;
+      }
+    }
+    return this.content;
   }
 
   /** Builds the suspend effect, applying the unblock-loop guard to automatic release. */

@@ -117,6 +117,27 @@ export interface TopEntry {
 
 export type TopMetric = 'source-ips' | 'countries' | 'messages' | 'recipients';
 
+/**
+ * Campaign detection (countermeasure 2): the same message fingerprint from several sender
+ * IDs. One call per message with its fingerprints (at most a few); each fingerprint keeps
+ * the sender IDs seen with it in the last `windowSeconds`. In Redis: per fingerprint a
+ * sorted set (member sender, score time): ZADD, ZREMRANGEBYSCORE below now - window,
+ * ZCARD, EXPIRE window — one pipelined round trip for all fingerprints of the message
+ * (fingerprints are independent, so no cross-slot script is needed).
+ */
+export interface CampaignRequest {
+  readonly sender: SenderId;
+  readonly now: EpochMs;
+  readonly windowSeconds: number;
+  /** Opaque fingerprint strings (hex, a few tens of bytes). */
+  readonly fingerprints: readonly string[];
+}
+
+export interface CampaignSnapshot {
+  /** Distinct sender IDs per fingerprint within the window, this one included (same order). */
+  readonly senders: readonly number[];
+}
+
 export interface CounterStore {
   readonly layout: CounterLayout;
   observe(req: ObserveRequest): Promise<SenderSnapshot>;
@@ -128,5 +149,7 @@ export interface CounterStore {
   top(metric: TopMetric, windowSeconds: number, now: EpochMs, limit: number): Promise<readonly TopEntry[]>;
   /** Number of sender IDs currently tracked. */
   size(): Promise<number>;
+  /** Records the sender for each fingerprint and counts distinct senders (optional: without it campaign detection is off). */
+  observeCampaign?(req: CampaignRequest): Promise<CampaignSnapshot>;
   close(): Promise<void>;
 }

@@ -24,12 +24,25 @@ export interface SenderAddress {
   readonly verifiedAt?: EpochMs;
 }
 
+/** Countermeasure 2: a user's consent to delivery routed by classification (docs/pools.md). */
+export interface PoolConsent {
+  readonly at: EpochMs;
+  /** Version of the notice the user was shown and agreed to. */
+  readonly version: number;
+  /** Where it was given: "portal", "support:<name>", "import". */
+  readonly via: string;
+}
+
 export interface UserSettings {
   readonly sender: SenderId;
   /** Per-user limits replacing the defaults, in the order of the configured windows. */
   readonly limits: readonly WindowLimit[] | null;
   readonly bulkWindows: readonly BulkWindow[];
   readonly createdAt: EpochMs;
+  /** Countermeasure 2: when the account was created (provisioning); decides "new user" (docs/pools.md). */
+  readonly accountCreatedAt?: EpochMs | null;
+  /** Countermeasure 2: the user's current consent to pool routing; absent or null = none. */
+  readonly poolConsent?: PoolConsent | null;
   /** Countermeasure 3: may this user send from abroad; absent = source.abroad.defaultAllow. */
   readonly allowAbroad?: boolean;
   /** Countermeasure 3: travel exception, sending from abroad allowed until this time. */
@@ -102,6 +115,14 @@ export interface RecordStore {
    * a backend lacks it: callers then fall back to user() + putUser() per patch.
    */
   patchUsers?(patches: readonly UserPatch[], now: EpochMs): Promise<void>;
+  /**
+   * Countermeasure 2: records a consent durably (every consent is kept) and makes it the
+   * user's current one (settings.poolConsent); a user without settings gets the defaults.
+   * Optional while a backend lacks it: callers then fall back to user() + putUser().
+   */
+  recordPoolConsent?(sender: SenderId, consent: PoolConsent): Promise<UserSettings>;
+  /** Countermeasure 2: every consent a user gave, newest first. */
+  poolConsents?(sender: SenderId): Promise<readonly PoolConsent[]>;
   /** The open suspension of a sender, if any. */
   activeSuspension(sender: SenderId): Promise<Suspension | null>;
   /** All senders with an open suspension (to warm the hot flag at start). */

@@ -11,6 +11,7 @@ import { parseSenderAddress } from '../identity/addresses.ts';
 import { importIdentities, parseUntil } from '../identity/import.ts';
 import type { SenderAddress } from '../store/record-store.ts';
 import { parseListenAddress } from '../doors/listen-address.ts';
+import { PoolApiError, poolEndpoint } from '../pools/admin.ts';
 
 // The authenticated JSON admin API the CLI (and later the console) uses. Loopback by
 // default; every request needs "Authorization: Bearer <token>". Bodies are validated
@@ -172,6 +173,14 @@ async function handle(req: http.IncomingMessage, d: AdminDeps): Promise<unknown>
       const released = await d.engine.release(sender, by, text(body, 'note', false) ?? '');
       if (released === null) throw new HttpError(409, `${sender} has no open suspension`);
       return { released };
+    }
+  }
+  if (resource === 'users' && id !== undefined && sub === 'pool') {
+    // Countermeasure 2: route status, consent, account creation time (src/pools/admin.ts).
+    try {
+      return await poolEndpoint(method, parseSender(id), parts[5], () => readJson(req), { config: d.config, records: d.records, now });
+    } catch (e) {
+      throw e instanceof PoolApiError ? new HttpError(e.status, e.message) : e;
     }
   }
   if (resource === 'users' && id !== undefined) {

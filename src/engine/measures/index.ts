@@ -1,6 +1,8 @@
 import type { Measure } from '../measure.ts';
 import { baselineJump } from './baseline-jump.ts';
+import { content } from './content.ts';
 import { failedLoginsThenSuccess } from './failed-logins.ts';
+import { pool } from './pool.ts';
 import { rateLimit } from './rate-limit.ts';
 import { senderSpoofing } from './sender-spoofing.ts';
 import { sourceCountry } from './source-country.ts';
@@ -24,4 +26,6 @@ export const MEASURES: readonly Measure[] = [
   sourceCountries,
   impossibleTravel,
   senderSpoofing,
+  content,
+  pool,
 ];

@@ -1,5 +1,7 @@
 import type { EpochMs, SenderId } from '../../engine/types.ts';
 import type {
+  CampaignRequest,
+  CampaignSnapshot,
   CounterLayout,
   CounterStore,
   Exceeded,
@@ -13,6 +15,7 @@ import type {
   TopMetric,
   WindowCount,
 } from '../counter-store.ts';
+import { CampaignTracker } from './campaign-tracker.ts';
 import { intToIpv4, ipv4ToInt } from './ip-key.ts';
 import { addSaturating, advance, ringShape, sum, sumAt, type RingShape } from './ring-series.ts';
 
@@ -448,6 +451,17 @@ export class MemoryCounterStore implements CounterStore {
 
   async size(): Promise<number> {
     return this.slots.size;
+  }
+
+  /** Campaign fingerprints (countermeasure 2); not part of the exported state (the window is short). */
+  readonly campaigns = new CampaignTracker();
+
+  observeCampaignSync(req: CampaignRequest): CampaignSnapshot {
+    return this.campaigns.observe(req);
+  }
+
+  async observeCampaign(req: CampaignRequest): Promise<CampaignSnapshot> {
+    return this.campaigns.observe(req);
   }
 
   async close(): Promise<void> {}

@@ -54,4 +54,15 @@ export const MIGRATIONS: readonly string[] = [
     value BLOB NOT NULL
   );
   `,
+  // Countermeasure 2: consents to pool routing, one row per consent given (docs/pools.md).
+  `
+  CREATE TABLE pool_consents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    via TEXT NOT NULL
+  );
+  CREATE INDEX pool_consents_sender ON pool_consents (sender, id);
+  `,
 ];

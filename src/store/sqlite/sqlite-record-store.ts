@@ -7,6 +7,7 @@ import type {
   AuditQuery,
   DecisionRecord,
   Notice,
+  PoolConsent,
   RecordStore,
   Suspension,
   UserPatch,
@@ -138,6 +139,24 @@ export class SqliteRecordStore implements RecordStore {
         this.users.delete(sender);
       }
     })();
+  }
+
+  async recordPoolConsent(sender: SenderId, consent: PoolConsent): Promise<UserSettings> {
+    const tx = this.db.transaction(() => {
+      this.db.prepare('INSERT INTO pool_consents (sender, at, version, via) VALUES (?, ?, ?, ?)').run(sender, consent.at, consent.version, consent.via);
+      const row = this.stmt.user.get(sender);
+      const current: UserSettings = row ? (JSON.parse(row.settings) as UserSettings) : { sender, limits: null, bulkWindows: [], createdAt: consent.at };
+      const settings: UserSettings = { ...current, poolConsent: consent };
+      this.stmt.putUser.run(sender, JSON.stringify(settings));
+      return settings;
+    });
+    const settings = tx.immediate();
+    this.users.set(sender, settings);
+    return settings;
+  }
+
+  async poolConsents(sender: SenderId): Promise<readonly PoolConsent[]> {
+    return this.db.prepare<[string], PoolConsent>('SELECT at, version, via FROM pool_consents WHERE sender = ? ORDER BY id DESC').all(sender);
   }
 
   async activeSuspension(sender: SenderId): Promise<Suspension | null> {
