@@ -60,7 +60,8 @@ function hasEscape(b: Uint8Array): boolean {
 
 /** Decodes unlabelled bytes: ASCII, ISO-2022-JP, UTF-8, EUC-JP or Shift_JIS, else Windows-1252. */
 export function decodeGuess(b: Uint8Array): string {
-  if (isAscii(b)) return hasEscape(b) ? iso2022jp.decode(b) : latin1.decode(b);
+  if (hasEscape(b)) return iso2022jp.decode(b);
+  if (isAscii(b)) return latin1.decode(b);
   try {
     return fatalUtf8.decode(b);
   } catch {

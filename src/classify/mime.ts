@@ -303,7 +303,11 @@ function walkMultipart(w: Walk, boundary: string, start: number, end: number, de
     const partEnd = next < 0 || next >= end ? end : next > 0 && s.charCodeAt(next - 1) === 13 ? next - 1 : next;
     const { headerEnd, bodyStart } = splitHeaderBlock(s, after, partEnd);
     walkEntity(w, parseHeaderFields(s, after, headerEnd, true), bodyStart, partEnd, depth + 1, childType);
-    if (next < 0 || next >= end || w.leaves.length >= MAX_PARTS) return;
+    if (next < 0 || next >= end) return;
+    if (w.leaves.length >= MAX_PARTS) {
+      w.truncated = true;
+      return;
+    }
     pos = next + 1;
   }
 }
