@@ -16,6 +16,7 @@
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { installJapanFilter } from './lib/jp-filter.ts';
 import { Session, Workload, type WorkloadOptions } from './lib/requests.ts';
 import { percentile, round } from './lib/stats.ts';
 
@@ -314,7 +315,7 @@ function childMode(): void {
       resume = null;
       r?.();
     } else if (m.type === 'start') {
-      runLoad(m.opts, {
+      const hooks: LoadHooks = {
         onWarmed: async () => {
           sendMsg({ type: 'warmed' });
           await waitParent();
@@ -323,16 +324,22 @@ function childMode(): void {
           sendMsg({ type: 'measured' });
           await waitParent();
         },
-      }).then(
-        (result) => {
-          sendMsg({ type: 'result', result });
-          process.disconnect();
-        },
-        (e: unknown) => {
-          sendMsg({ type: 'error', message: e instanceof Error ? e.message : String(e) });
-          process.disconnect();
-        },
-      );
+      };
+      installJapanFilter()
+        .then((warning) => {
+          if (warning) process.stderr.write(`policy-load: ${warning}\n`);
+          return runLoad(m.opts, hooks);
+        })
+        .then(
+          (result) => {
+            sendMsg({ type: 'result', result });
+            process.disconnect();
+          },
+          (e: unknown) => {
+            sendMsg({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+            process.disconnect();
+          },
+        );
     }
   });
 }
@@ -354,6 +361,8 @@ async function cli(): Promise<void> {
     },
   });
   if (!values.port) throw new Error('--port is required');
+  const warning = await installJapanFilter();
+  if (warning) process.stderr.write(`policy-load: ${warning}\n`);
   const result = await runLoad({
     ...DEFAULT_LOAD,
     host: values.host,

@@ -11,14 +11,18 @@
 // Options: --repeat N  --connections 1,8,32  --duration S (fast servers)  --peer-duration S
 //          --warmup S  --peer-warmup S  --users N  --servers a,b,c  --limit N  --no-sanity
 //          --no-memory (skip the memory benchmark)  --memory-ids N
-import { execFile, fork } from 'node:child_process';
+//          --quiet-threshold CORES (0.25)  --quiet-wait S (60): the machine is shared; before each
+//          measurement wait up to S seconds until other processes use < CORES, and leave runs
+//          during which they used more out of the medians (when quiet runs exist).
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { doNothingKind } from './do-nothing-responder.ts';
 import { fumidaiKind } from './fumidai-server.ts';
-import { machineFacts, type MachineFacts } from './lib/proc.ts';
+import { machineBusySeconds, machineFacts, type MachineFacts } from './lib/proc.ts';
+import { installJapanFilter } from './lib/jp-filter.ts';
 import { checkLimitEnforced, type SanityResult } from './lib/sanity.ts';
 import type { LimitSpec, RunningServer, ServerInfo, ServerKind } from './lib/server.ts';
 import { median, round } from './lib/stats.ts';
@@ -43,6 +47,8 @@ interface Options {
   readonly sanity: boolean;
   readonly memory: boolean;
   readonly memoryIds: number;
+  readonly quietThreshold: number;
+  readonly quietWaitMs: number;
 }
 
 function options(): Options {
@@ -60,6 +66,8 @@ function options(): Options {
       'no-sanity': { type: 'boolean', default: false },
       'no-memory': { type: 'boolean', default: false },
       'memory-ids': { type: 'string', default: '1000000' },
+      'quiet-threshold': { type: 'string', default: '0.25' },
+      'quiet-wait': { type: 'string', default: '60' },
     },
   });
   const num = (s: string, name: string, min: number, max: number): number => {
@@ -82,6 +90,8 @@ function options(): Options {
     sanity: !values['no-sanity'],
     memory: !values['no-memory'],
     memoryIds: num(values['memory-ids'], 'memory-ids', 1000, 20_000_000),
+    quietThreshold: num(values['quiet-threshold'], 'quiet-threshold', 0, 64),
+    quietWaitMs: num(values['quiet-wait'], 'quiet-wait', 0, 3600) * 1000,
   };
 }
 
@@ -98,17 +108,65 @@ interface RunRecord {
   readonly serverCores: number;
   readonly generatorCpuUsPerRequest: number;
   readonly generatorCores: number;
+  /** Cores busy with anything else on the machine during the measured phase (noise indicator). */
+  readonly otherCores: number;
+  /** otherCores above the quiet threshold: the run is kept but left out of the medians if quiet runs exist. */
+  readonly disturbed: boolean;
+  /** Load from others just before the run, and how long we waited for the machine to get quiet. */
+  readonly loadBefore: number;
+  readonly waitedForQuietMs: number;
+}
+
+/** What is running right now, so that SIGINT/SIGTERM can stop it (no orphaned servers). */
+const live: { server: RunningServer | null; generator: ChildProcess | null } = { server: null, generator: null };
+
+function stopOnSignal(): void {
+  let stopping = false;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`bench: ${sig}: stopping`);
+    live.generator?.kill('SIGKILL');
+    const srv = live.server;
+    void (srv ? srv.stop() : Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+/** Cores busy on the machine over `ms` while none of our processes is working. */
+async function idleMachineLoad(ms: number): Promise<number> {
+  const b0 = machineBusySeconds();
+  await new Promise((r) => setTimeout(r, ms));
+  return (machineBusySeconds() - b0) / (ms / 1000);
+}
+
+/**
+ * The machine is shared: before each measurement wait (bounded) until something else
+ * uses less than `threshold` cores. Returns the last load seen and how long we waited.
+ */
+async function waitForQuiet(threshold: number, maxWaitMs: number): Promise<{ load: number; waitedMs: number }> {
+  const t0 = Date.now();
+  let load = await idleMachineLoad(500);
+  for (let i = 0; i < 1000 && load > threshold && Date.now() - t0 < maxWaitMs; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    load = await idleMachineLoad(500);
+  }
+  return { load: round(load, 3), waitedMs: Date.now() - t0 };
 }
 
 /** Runs the load generator in a child process; reads the server's CPU around the measured phase. */
-function measure(server: RunningServer, opts: LoadOptions): Promise<{ load: LoadResult; cpu: number }> {
+function measure(server: RunningServer, opts: LoadOptions): Promise<{ load: LoadResult; cpu: number; machineBusy: number }> {
   return new Promise((resolve, reject) => {
     const child = fork(path.join(HERE, 'policy-load.ts'), ['--child'], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    live.generator = child;
     let cpu0 = NaN;
     let cpu1 = NaN;
+    let busy0 = NaN;
+    let busy1 = NaN;
     let settled = false;
     const limitMs = opts.warmupMs + opts.durationMs + 90_000;
     const timer = setTimeout(() => finish(new Error(`load generator did not finish within ${limitMs} ms`)), limitMs);
@@ -117,16 +175,19 @@ function measure(server: RunningServer, opts: LoadOptions): Promise<{ load: Load
       settled = true;
       clearTimeout(timer);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (live.generator === child) live.generator = null;
       if (e) reject(e);
-      else resolve({ load: load!, cpu: cpu1 - cpu0 });
+      else resolve({ load: load!, cpu: cpu1 - cpu0, machineBusy: busy1 - busy0 });
     };
     const send = (m: ParentMessage): void => void child.send(m);
     child.on('message', (raw: unknown) => {
       const m = raw as ChildMessage;
       if (m.type === 'warmed') {
         cpu0 = server.cpuSeconds();
+        busy0 = machineBusySeconds();
         send({ type: 'continue' });
       } else if (m.type === 'measured') {
+        busy1 = machineBusySeconds();
         cpu1 = server.cpuSeconds();
         send({ type: 'continue' });
       } else if (m.type === 'result') {
@@ -145,6 +206,8 @@ interface SummaryRow {
   readonly server: string;
   readonly connections: number;
   readonly runs: number;
+  /** Runs the medians are over (the undisturbed ones, or all if none was undisturbed). */
+  readonly usedRuns: number;
   readonly rps: number;
   readonly rpsMin: number;
   readonly rpsMax: number;
@@ -155,6 +218,7 @@ interface SummaryRow {
   readonly serverCpuUsPerRequest: number;
   readonly serverCores: number;
   readonly generatorCpuUsPerRequest: number;
+  readonly otherCores: number;
   readonly allowedShare: number;
   readonly errors: number;
   readonly distinctUsers: number;
@@ -165,15 +229,18 @@ function summarize(runs: readonly RunRecord[], servers: readonly string[], conns
   const rows: SummaryRow[] = [];
   for (const s of servers) {
     for (const c of conns) {
-      const rs = runs.filter((r) => r.server === s && r.connections === c);
-      if (rs.length === 0) continue;
+      const all = runs.filter((r) => r.server === s && r.connections === c);
+      if (all.length === 0) continue;
+      const quiet = all.filter((r) => !r.disturbed);
+      const rs = quiet.length > 0 ? quiet : all;
       const m = (f: (r: RunRecord) => number): number => median(rs.map(f));
       const allowed = rs.reduce((a, r) => a + (r.load.actions['DUNNO'] ?? 0) + (r.load.actions['OK'] ?? 0), 0);
       const total = rs.reduce((a, r) => a + r.load.requests, 0);
       rows.push({
         server: s,
         connections: c,
-        runs: rs.length,
+        runs: all.length,
+        usedRuns: rs.length,
         rps: round(m((r) => r.load.rps), 0),
         rpsMin: round(Math.min(...rs.map((r) => r.load.rps)), 0),
         rpsMax: round(Math.max(...rs.map((r) => r.load.rps)), 0),
@@ -184,6 +251,7 @@ function summarize(runs: readonly RunRecord[], servers: readonly string[], conns
         serverCpuUsPerRequest: round(m((r) => r.serverCpuUsPerRequest), 1),
         serverCores: round(m((r) => r.serverCores), 2),
         generatorCpuUsPerRequest: round(m((r) => r.generatorCpuUsPerRequest), 1),
+        otherCores: round(m((r) => r.otherCores), 2),
         allowedShare: total ? allowed / total : NaN,
         errors: rs.reduce((a, r) => a + r.load.errors, 0),
         distinctUsers: m((r) => r.load.distinctUsers),
@@ -257,15 +325,15 @@ function targets(rows: readonly SummaryRow[], conns: readonly number[], roles: R
 function table(rows: readonly SummaryRow[]): string {
   const ceilingAt = (c: number): number | undefined => rows.find((r) => r.server === 'do-nothing' && r.connections === c)?.rps;
   const out = [
-    '| Server | Conns | req/s (median) | req/s min–max | vs ceiling | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/req | server cores | generator CPU µs/req | allowed | errors | distinct IDs/run |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| Server | Conns | runs used | req/s (median) | req/s min–max | vs ceiling | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/req | server cores | generator CPU µs/req | other load (cores) | allowed | errors | distinct IDs/run |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const ceil = ceilingAt(r.connections);
     out.push(
-      `| ${r.server} | ${r.connections} | ${r.rps.toLocaleString('en-US')} | ${r.rpsMin.toLocaleString('en-US')}–${r.rpsMax.toLocaleString('en-US')} | ` +
+      `| ${r.server} | ${r.connections} | ${r.usedRuns}/${r.runs} | ${r.rps.toLocaleString('en-US')} | ${r.rpsMin.toLocaleString('en-US')}–${r.rpsMax.toLocaleString('en-US')} | ` +
         `${ceil ? `${round((r.rps / ceil) * 100, 0)}%` : '–'} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.serverCpuUsPerRequest} | ${r.serverCores} | ` +
-        `${r.generatorCpuUsPerRequest} | ${round(r.allowedShare * 100, 2)}% | ${r.errors} | ${r.distinctUsers.toLocaleString('en-US')} |`,
+        `${r.generatorCpuUsPerRequest} | ${r.otherCores} | ${round(r.allowedShare * 100, 2)}% | ${r.errors} | ${r.distinctUsers.toLocaleString('en-US')} |`,
     );
   }
   return out.join('\n');
@@ -303,6 +371,9 @@ function machineLine(m: MachineFacts): string {
 
 async function main(): Promise<void> {
   const o = options();
+  stopOnSignal();
+  const geoWarning = await installJapanFilter();
+  if (geoWarning) log(`warning: ${geoWarning}`);
   const startedAt = new Date();
   const machine = machineFacts();
   log(`machine: ${machineLine(machine)}`);
@@ -327,6 +398,7 @@ async function main(): Promise<void> {
       let srv: RunningServer | null = null;
       try {
         srv = await k.start({ limit: 3, windowSeconds: 3600 });
+        live.server = srv;
         const r = await checkLimitEnforced(srv.port, 3);
         sanity[k.name] = r;
         log(`sanity ${k.name} (limit 3/h): ${r.enforced ? 'ENFORCED' : 'NOT ENFORCED'}\n  ${r.steps.join('\n  ')}`);
@@ -335,6 +407,7 @@ async function main(): Promise<void> {
         log(`sanity ${k.name}: error: ${(e as Error).message}`);
       } finally {
         await srv?.stop();
+        live.server = null;
       }
     }
   }
@@ -348,6 +421,7 @@ async function main(): Promise<void> {
       let srv: RunningServer | null = null;
       try {
         srv = await k.start(spec);
+        live.server = srv;
         for (const c of o.connections) {
           const load: LoadOptions = {
             ...DEFAULT_LOAD,
@@ -358,7 +432,10 @@ async function main(): Promise<void> {
             durationMs: k.slow ? o.peerDurationMs : o.durationMs,
           };
           try {
-            const { load: res, cpu } = await measure(srv, load);
+            const quiet = await waitForQuiet(o.quietThreshold, o.quietWaitMs);
+            if (quiet.load > o.quietThreshold) log(`  (machine still busy: ${quiet.load} cores used by others after ${quiet.waitedMs} ms; measuring anyway)`);
+            const { load: res, cpu, machineBusy } = await measure(srv, load);
+            const otherCores = round(Math.max(0, machineBusy - cpu - res.generatorCpuSeconds) / res.seconds, 3);
             const rec: RunRecord = {
               repeat: rep,
               server: k.name,
@@ -369,12 +446,16 @@ async function main(): Promise<void> {
               serverCores: round(cpu / res.seconds, 3),
               generatorCpuUsPerRequest: round((res.generatorCpuSeconds / Math.max(1, res.requests)) * 1e6, 2),
               generatorCores: round(res.generatorCpuSeconds / res.seconds, 3),
+              otherCores,
+              disturbed: otherCores > o.quietThreshold,
+              loadBefore: quiet.load,
+              waitedForQuietMs: quiet.waitedMs,
             };
             runs.push(rec);
             log(
               `run ${rep}/${o.repeat} ${k.name.padEnd(18)} c=${String(c).padStart(2)}: ${String(res.rps).padStart(9)} req/s ` +
                 `p50 ${res.latencyMs.p50} p99 ${res.latencyMs.p99} ms, server ${rec.serverCpuUsPerRequest} µs/req (${rec.serverCores} cores), ` +
-                `gen ${rec.generatorCpuUsPerRequest} µs/req (${rec.generatorCores} cores), errors ${res.errors}, actions ${JSON.stringify(res.actions)}`,
+                `gen ${rec.generatorCpuUsPerRequest} µs/req (${rec.generatorCores} cores), other ${rec.otherCores} cores${rec.disturbed ? ' DISTURBED' : ''}, errors ${res.errors}, actions ${JSON.stringify(res.actions)}`,
             );
           } catch (e) {
             failures.push({ repeat: rep, server: k.name, connections: c, error: (e as Error).message });
@@ -386,6 +467,7 @@ async function main(): Promise<void> {
         log(`run ${rep} ${k.name}: could not start: ${(e as Error).message}`);
       } finally {
         await srv?.stop();
+        live.server = null;
       }
     }
   }
@@ -407,7 +489,7 @@ async function main(): Promise<void> {
     `Machine: ${machineLine(machine)}.`,
     `Load: ${o.users.toLocaleString('en-US')} sasl_usernames, ${DEFAULT_LOAD.rcptPerMessage} RCPT + 1 END-OF-MESSAGE request per message, ` +
       `${o.repeat} round(s); ours and the ceiling ${o.warmupMs / 1000} s warm-up + ${o.durationMs / 1000} s measured, peers ${o.peerWarmupMs / 1000} s + ${o.peerDurationMs / 1000} s; ` +
-      `limit ${o.limit.toLocaleString('en-US')} per hour per sasl_username. Medians over rounds.`,
+      `limit ${o.limit.toLocaleString('en-US')} per hour per sasl_username. Medians over the rounds in which other processes used ≤ ${o.quietThreshold} cores ("runs used"; all rounds if none was that quiet).`,
     '',
     table(rows),
     '',

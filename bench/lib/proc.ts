@@ -89,6 +89,16 @@ export function treeCpuSeconds(root: number): number {
   return ticks / clockTicks();
 }
 
+/** Busy CPU seconds of the whole machine so far, all cores (/proc/stat: total − idle − iowait). */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user/nice)
+  const total = f.slice(0, 8).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return (total - idle) / clockTicks();
+}
+
 /** A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
