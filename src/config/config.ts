@@ -182,6 +182,8 @@ export interface SourceConfig {
     readonly unknownCountry: string;
     /** Reload the database when the file changes (SIGHUP always reloads). */
     readonly watch: boolean;
+    /** Corrections: CIDR block → country code ("--" = internal), decided before the database. */
+    readonly overrides: Readonly<Record<string, string>>;
   };
   /** ISO 3166 codes where sending is "at home" (default JP). */
   readonly homeCountries: readonly string[];

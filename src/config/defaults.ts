@@ -63,7 +63,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
   // countries within an hour is graded from tighter limits to suspension.
   source: {
     enabled: true,
-    geo: { database: null, unknownCountry: 'ZZ', watch: true },
+    geo: { database: null, unknownCountry: 'ZZ', watch: true, overrides: {} },
     homeCountries: ['JP'],
     abroad: {
       enabled: true,

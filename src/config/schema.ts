@@ -251,6 +251,12 @@ export const configSchema = {
             },
             unknownCountry: { type: 'string', pattern: '^([A-Z]{2}|--)$', description: 'Country for public addresses the database does not know. "ZZ" (default) counts as abroad; "--" treats them as internal.' },
             watch: { type: 'boolean', description: 'Reload the database (and the Tor list) when the file changes. SIGHUP always reloads.' },
+            overrides: {
+              type: 'object',
+              propertyNames: { pattern: '^[0-9A-Fa-f:.]+/[0-9]{1,3}$' },
+              additionalProperties: { type: 'string', pattern: '^([A-Z]{2}|--)$' },
+              description: 'Corrections for blocks the database places wrongly: {"126.52.128.0/19": "JP"}; "--" makes a block internal.',
+            },
           },
         },
         homeCountries: { type: 'array', minItems: 1, items: countryCode, uniqueItems: true, description: 'Countries that are "home" (default ["JP"]).' },

@@ -2,6 +2,7 @@ import type { FumidaiConfig } from '../config/config.ts';
 import type { EngineEvent, SourceInfo, SourceListing, SourceResolver } from '../engine/types.ts';
 import type { Place } from '../store/counter-store.ts';
 import { AsnDatabase, bundledAsnFolder } from './asn-db.ts';
+import { centroid } from './centroids.ts';
 import { bundledCountryDatabase, CountryDatabase, type DatabaseInfo } from './country-db.ts';
 import { DnsblClient, type DnsblHit, type DnsblStats } from './dnsbl.ts';
 import { watchFile, type FileWatch } from './file-watch.ts';
@@ -38,6 +39,7 @@ export class GeoSourceResolver implements SourceResolver {
   readonly tor: TorExitList | null;
   readonly dnsbl: DnsblClient | null;
   private readonly allowCidr = new CidrSet();
+  private readonly overrides = new CidrSet();
   private readonly denyCidr = new CidrSet();
   private readonly allowAsn: ReadonlySet<number>;
   private readonly denyAsn: ReadonlySet<number>;
@@ -69,6 +71,13 @@ export class GeoSourceResolver implements SourceResolver {
         } catch (e) {
           throw new Error(`source.reputation.${key}.cidrs: ${(e as Error).message}`);
         }
+      }
+    }
+    for (const [cidr, cc] of Object.entries(src.geo.overrides)) {
+      try {
+        this.overrides.add(cidr, cc);
+      } catch (e) {
+        throw new Error(`source.geo.overrides: ${(e as Error).message}`);
       }
     }
     this.allowAsn = new Set(rep.allow.asns);
@@ -146,7 +155,9 @@ export class GeoSourceResolver implements SourceResolver {
     const asn = this.asn?.lookup(p) ?? null;
     const trusted = this.allowCidr.match(p) ?? (asn !== null && this.allowAsn.has(asn) ? `AS${asn}` : null);
     if (trusted !== null) return { ip, place: INTERNAL, internal: false, trusted, asn, listings: [] };
-    const place = this.countries.lookup(p);
+    const fixed = this.overrides.size === 0 ? null : this.overrides.match(p);
+    if (fixed === '--') return { ip, place: INTERNAL, internal: true, trusted: null, asn, listings: [] };
+    const place = fixed === null ? this.countries.lookup(p) : overridePlace(fixed);
     const listings: SourceListing[] = [];
     const denied = this.denyCidr.match(p);
     if (denied !== null) listings.push({ kind: 'cidr', list: denied, detail: `${ip} is in the deny list entry ${denied}` });
@@ -167,6 +178,17 @@ export class GeoSourceResolver implements SourceResolver {
     for (const w of this.watches) w.close();
     this.dnsbl?.cancel();
   }
+}
+
+const overridePlaces = new Map<string, Place>();
+function overridePlace(cc: string): Place {
+  let p = overridePlaces.get(cc);
+  if (!p) {
+    const c = centroid(cc);
+    p = Object.freeze({ country: cc, lat: c ? c[0] : NaN, lon: c ? c[1] : NaN });
+    overridePlaces.set(cc, p);
+  }
+  return p;
 }
 
 /** The resolver for a config, or null when source checks are off. */

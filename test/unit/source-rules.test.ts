@@ -74,6 +74,14 @@ describe('source: sending from abroad', () => {
     assert.equal(info.place.country, '--');
   });
 
+  it('geo overrides correct blocks the database places wrongly', async () => {
+    const block = `${us.split('.').slice(0, 3).join('.')}.0/24`;
+    const f = sourceFixture({ source: { geo: { overrides: { [block]: 'JP' } } } });
+    after(() => f.close());
+    assert.equal((await f.resolver.resolve(us, 'rcpt')).place.country, 'JP');
+    assert.equal((await f.send('gen@example.jp', { ip: us })).action, 'accept');
+  });
+
   it('users allowed abroad can get tighter limits while abroad (IIJmio: 100 a day)', async () => {
     const f = sourceFixture({ limits: { windows: [{ name: 'day', seconds: '1d', messages: 10, recipients: 100 }] }, source: { abroad: { limitScale: 0.3 } } });
     after(() => f.close());
