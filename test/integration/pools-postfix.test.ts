@@ -6,10 +6,9 @@
 // A client cannot pick its pool by writing the header itself.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startMilterServer, type MilterServerHandle } from '../../src/doors/milter/server.ts';
 import { senderToken } from '../../src/doors/milter/translate.ts';
@@ -18,38 +17,11 @@ import { senderId } from '../../src/engine/types.ts';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.ts';
 import { requirePostfix, startPostfix, swaks, type PostfixInstance, type SwaksOptions } from './postfix/harness.ts';
 import { testEngine, type TestEngine } from '../miltertest/test-engine.ts';
+import { exampleMain, exampleMaps, exampleSuspectTransport } from '../../examples/postfix/load-example.ts';
 
 const SUITE = 'pools through Postfix (examples/postfix)';
-const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'postfix');
-const MAPS = ['fumidai_milter_header_checks', 'fumidai_header_checks', 'fumidai_smtp_header_checks'];
 const SECRET = 'pools test secret, not for production';
 const req = await requirePostfix(SUITE);
-
-/** main.cf "name = value" lines of the example, with /etc/postfix/ pointing at `dir`. */
-export function exampleMain(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(join(EXAMPLES, 'main.cf'), 'utf8').split('\n')) {
-    const m = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(line);
-    if (m !== null) out[m[1]!] = m[2]!.replaceAll('/etc/postfix/', `${dir}/`);
-  }
-  return out;
-}
-
-/** The example's smtp-suspect service block. */
-export function exampleSuspectTransport(dir: string): string {
-  const text = readFileSync(join(EXAMPLES, 'master.cf'), 'utf8');
-  const block = /# BEGIN smtp-suspect\n([\s\S]*?)# END smtp-suspect/.exec(text)?.[1];
-  assert.ok(block !== undefined, 'master.cf has the smtp-suspect block');
-  return block.replaceAll('/etc/postfix/', `${dir}/`);
-}
-
-/** The example's map files in `dir`, the suspect relay's address replaced by the sink's. */
-export function exampleMaps(dir: string, suspectPort: number): void {
-  for (const name of MAPS) {
-    const text = readFileSync(join(EXAMPLES, name), 'utf8').replaceAll('[127.0.0.1]:10026', `[127.0.0.1]:${suspectPort}`);
-    writeFileSync(join(dir, name), text);
-  }
-}
 
 describe(SUITE, { ...req, timeout: 120_000 }, () => {
   let te: TestEngine;
