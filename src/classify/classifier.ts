@@ -28,7 +28,7 @@ export class Classifier {
   }
 
   static load(file: string = DEFAULT_MODEL_FILE): Classifier {
-    if (!existsSync(file)) throw new Error(`${file}: model file not found${file === DEFAULT_MODEL_FILE ? ' (build it: npm run build-model)' : ''}`);
+    if (!existsSync(file)) throw new Error(`${file}: model file not found${file === DEFAULT_MODEL_FILE ? ' (build it: node --import tsx scripts/build-default-model.ts)' : ''}`);
     return new Classifier(Model.load(file));
   }
 
