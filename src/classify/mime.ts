@@ -3,8 +3,8 @@ import { decodeBytes, decodeGuess } from './charset.ts';
 // A small, synchronous MIME reader for classification (RFC 5322, 2045-2047, 2231).
 // It is written here rather than taken from npm because the classifier needs only the
 // decoded text and the message's structure, at thousands of messages per second on one
-// core: mailparser streams through iconv-lite and builds attachments (about ten times
-// slower on 10 KB messages), postal-mime is async and browser-first. This reader works
+// core, synchronously inside the engine's decision: mailparser is stream-based and builds
+// attachment objects, postal-mime is async and browser-first. This reader works
 // on one latin1 view of the bytes, decodes only text parts, and bounds its work:
 // at most MAX_PARTS leaves, MAX_DEPTH nesting, MAX_TEXT bytes of text per part.
 

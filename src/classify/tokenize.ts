@@ -5,8 +5,8 @@
 // bigrams ("お得な" -> "お得", "得な"), plus each katakana run of 3 or more as a whole
 // word (loanwords like "キャンペーン" are strong, stable tokens). Bigrams need no
 // dictionary, are as good as a morphological analyser for spam filtering (they are what
-// most CJK-capable Bayes filters use) and are fast; `Intl.Segmenter` is about 20 times
-// slower on the same text. Full-width Latin and half-width katakana are NFKC-normalised
+// most CJK-capable Bayes filters use) and are fast; `Intl.Segmenter('ja')` measured 16-19
+// times slower on the same text. Full-width Latin and half-width katakana are NFKC-normalised
 // first, so "ＦＲＥＥ" and "FREE", "ｷｬﾝﾍﾟｰﾝ" and "キャンペーン" are the same tokens.
 
 export interface TokenSink {
