@@ -695,7 +695,9 @@ export async function swaks(options: SwaksOptions): Promise<SwaksResult> {
     const file = join(dataDir, 'data.eml');
     const content = Buffer.isBuffer(options.data) ? options.data : Buffer.from(options.data, 'utf8');
     const ending = content.toString('latin1').endsWith('\n') ? '' : '\r\n';
-    writeFileSync(file, Buffer.concat([content, Buffer.from(`${ending}.\r\n`)]));
+    // No line end after the final dot: swaks sends one itself (with one here it sent an
+    // extra empty line after the message, which answered the next command with 500).
+    writeFileSync(file, Buffer.concat([content, Buffer.from(`${ending}.`)]));
     args.push('--data', `@${file}`, '--no-data-fixup');
   }
   if (options.quitAfter !== undefined) args.push('--quit-after', options.quitAfter);
