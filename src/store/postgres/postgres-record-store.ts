@@ -15,8 +15,8 @@ import { Spool, type SpoolEntry } from './spool.ts';
 // request costs no PostgreSQL round trip. putUser() writes the row and, in the same
 // statement, pg_notify('fumidai_users_<schema>', sender); every node LISTENs on a
 // dedicated connection and drops that entry at once. Entries also expire after
-// `userCacheTtlMs` (a safety net for a notification missed while the listener
-// reconnected; the whole cache is dropped on every listener reconnect anyway).
+// `userCacheTtlMs` (a safety net); the whole cache is dropped whenever the listener
+// (re)connects, since notifications may have been missed while it was away.
 // When PostgreSQL is down, cached entries are served even if expired (stale-if-error).
 //
 // Writes while PostgreSQL is unreachable (docs/distributed.md, "Failures"):
@@ -178,9 +178,13 @@ export class PostgresRecordStore implements RecordStore {
       if (this.listener !== client) return;
       this.listener = null;
       this.listening = false;
-      this.cache.clear();
       client.end().catch(() => undefined);
-      if (!this.closed) this.log(`postgres: cache invalidation listener lost (${why}); user cache dropped, reconnecting`);
+      if (this.closed) return;
+      // The cache is kept (served stale while the database is down) and dropped once the
+      // listener is back, since notifications may have been missed in between.
+      this.log(`postgres: cache invalidation listener lost (${why}); reconnecting`);
+      // Probably the server or the network: check before trusting the pool again.
+      this.markDown(new Error(`listener lost: ${why}`));
     };
     client.on('error', (e) => lost(e.message));
     client.on('end', () => lost('connection ended'));
@@ -233,9 +237,13 @@ export class PostgresRecordStore implements RecordStore {
     }
   }
 
-  /** One statement; failures to reach the server mark the store down (fail fast for 1 s). */
-  private async q<R extends pg.QueryResultRow>(sql: string, args: unknown[] = []): Promise<pg.QueryResult<R>> {
-    if (!this.up && Date.now() < this.retryAt) throw new RecordStoreUnavailableError(`PostgreSQL unavailable: ${this.lastError}`);
+  /**
+   * One statement. A failure to reach the server marks the store down; while it is down,
+   * statements fail at once (no request waits for a timeout) and only the background
+   * probe (heal, every second) tries the server, so recovery is noticed within a second.
+   */
+  private async q<R extends pg.QueryResultRow>(sql: string, args: unknown[] = [], probe = false): Promise<pg.QueryResult<R>> {
+    if (!this.up && !probe) throw new RecordStoreUnavailableError(`PostgreSQL unavailable: ${this.lastError}`);
     this.queries++;
     try {
       const r = await this.pool.query<R>(sql, args);
@@ -252,7 +260,7 @@ export class PostgresRecordStore implements RecordStore {
   private async heal(): Promise<void> {
     if (this.closed) return;
     if (!this.up && Date.now() >= this.retryAt) {
-      await this.q('SELECT 1').catch(() => undefined);
+      await this.q('SELECT 1', [], true).catch(() => undefined);
     }
     if (this.up && !this.migrated) await this.migrate().catch((e: Error) => this.log(`postgres: migration failed: ${e.message}`));
     if (this.up && this.migrated && this.spool.size() > 0) await this.drainSpool().catch(() => undefined);
@@ -307,7 +315,7 @@ export class PostgresRecordStore implements RecordStore {
 
   /** Writes through PostgreSQL, or to the spool when it cannot be reached (or the spool is not empty). */
   private async writeOrSpool(entry: SpoolEntry, direct: () => Promise<void>): Promise<'direct' | 'spooled'> {
-    if (this.spool.size() === 0 && (this.up || Date.now() >= this.retryAt)) {
+    if (this.spool.size() === 0 && this.up) {
       try {
         await direct();
         return 'direct';
@@ -365,7 +373,7 @@ export class PostgresRecordStore implements RecordStore {
   async patchUsers(patches: readonly UserSettingsPatch[], now: EpochMs): Promise<void> {
     this.refuseWhileSpooling('settings import');
     if (patches.length === 0) return;
-    if (!this.up && Date.now() < this.retryAt) throw new RecordStoreUnavailableError(`PostgreSQL unavailable: ${this.lastError}`);
+    if (!this.up) throw new RecordStoreUnavailableError(`PostgreSQL unavailable: ${this.lastError}`);
     const client = await this.pool.connect().catch((e: unknown) => {
       this.markDown(e);
       throw e;
@@ -465,8 +473,16 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async lastAutoRelease(sender: SenderId): Promise<EpochMs | null> {
-    const r = await this.q<{ t: string | null }>(`SELECT max(released_at) AS t FROM ${this.s}.suspensions WHERE sender = $1 AND released_by = 'auto'`, [sender]);
-    return numOrNull(r.rows[0]?.t ?? null);
+    try {
+      const r = await this.q<{ t: string | null }>(`SELECT max(released_at) AS t FROM ${this.s}.suspensions WHERE sender = $1 AND released_by = 'auto'`, [sender]);
+      return numOrNull(r.rows[0]?.t ?? null);
+    } catch (e) {
+      if (isDataError(e)) throw e;
+      // Unknown while the database is down. Answer "released automatically just now", so
+      // the unblock-loop guard gives an automatic suspension no automatic release: it stays
+      // until an operator releases it (fail safe), and the suspension itself is not lost.
+      return Date.now();
+    }
   }
 
   async dueAutoReleases(now: EpochMs): Promise<readonly Suspension[]> {
@@ -542,7 +558,7 @@ export class PostgresRecordStore implements RecordStore {
 
   private flushDecisions(): Promise<void> {
     if (this.flushing) return this.flushing;
-    if (this.pending.length === 0 || (!this.up && Date.now() < this.retryAt)) return Promise.resolve();
+    if (this.pending.length === 0 || !this.up) return Promise.resolve();
     const batch = this.pending.splice(0, 5000);
     this.flushing = (async () => {
       try {
@@ -579,8 +595,12 @@ export class PostgresRecordStore implements RecordStore {
     return r.rows.map((x) => ({ t: num(x.t), sender: x.sender as SenderId, ip: x.ip, stage: x.stage, action: x.action, code: x.code, detail: x.detail }));
   }
 
+  /** Writes buffered decisions and replays the spool; throws when the database is unreachable. */
   async flush(): Promise<void> {
-    while (this.pending.length > 0) await this.flushDecisions();
+    while (this.pending.length > 0) {
+      if (!this.up) throw new RecordStoreUnavailableError(`PostgreSQL unavailable: ${this.lastError}; ${this.pending.length} decision records not written`);
+      await this.flushDecisions();
+    }
     if (this.spool.size() > 0) await this.drainSpool();
   }
 
