@@ -53,6 +53,8 @@ export class Engine {
   private readonly clock: Clock;
   private readonly measures: readonly Measure[];
   private readonly source: SourceResolver | null;
+  /** Awareness notices recorded lately: key → time (see noticedWithin). */
+  private readonly recentNotices = new Map<string, EpochMs>();
   private content: ContentAnalyser | null | undefined;
   private readonly onEffect: (effect: Effect, t: EpochMs) => void;
   private readonly onStoreError: (err: unknown) => void;
@@ -216,9 +218,17 @@ export class Engine {
 
   /** Whether a notice of this kind was recorded for the sender within its interval (awareness notices are not repeated per message). */
   private async noticedWithin(sender: SenderId, n: NoticeRequest, now: EpochMs): Promise<boolean> {
+    // A memory of recent notices spares the record store a read for every refused request
+    // of an attack; the store is asked when memory does not know (restart, other nodes).
+    const key = `${sender}\u0000${n.kind}\u0000${n.data.step ?? ''}`;
     const since = now - n.onceWithin * 1000;
+    const known = this.recentNotices.get(key);
+    if (known !== undefined && known >= since) return true;
     const recent = await this.records.notices(sender, 50);
-    return recent.some((r) => r.kind === n.kind && r.t >= since && r.data.step === n.data.step);
+    const last = recent.find((r) => r.kind === n.kind && r.t >= since && r.data.step === n.data.step);
+    if (this.recentNotices.size >= 100_000) this.recentNotices.clear();
+    this.recentNotices.set(key, last?.t ?? now);
+    return last !== undefined;
   }
 
   /** The content analyser, built on first use; null (classification off) when the model cannot be loaded. */

@@ -6,7 +6,7 @@ import { centroid } from './centroids.ts';
 import { bundledCountryDatabase, CountryDatabase, type DatabaseInfo } from './country-db.ts';
 import { DnsblClient, type DnsblHit, type DnsblStats } from './dnsbl.ts';
 import { watchFile, type FileWatch } from './file-watch.ts';
-import { CidrSet, ipKey, parseIp, specialUse } from './ip.ts';
+import { CidrSet, ipKey, parseIp, specialUse, type ParsedIp } from './ip.ts';
 import { TorExitList } from './tor-list.ts';
 
 // Everything known about a client address, for the engine (countermeasure 3): country
@@ -14,6 +14,9 @@ import { TorExitList } from './tor-list.ts';
 // and DNS blocklists. Built once at start from the config; the engine awaits it before
 // its store operation. Everything is in memory except DNSBL answers, which are cached
 // and time-boxed (src/geo/dnsbl.ts), so the result is usually synchronous.
+
+/** Addresses whose static source information is kept (a few hundred bytes each). */
+const CACHE_SIZE = 100_000;
 
 const INTERNAL: Place = Object.freeze({ country: '--', lat: NaN, lon: NaN });
 
@@ -46,6 +49,7 @@ export class GeoSourceResolver implements SourceResolver {
   private readonly watches: FileWatch[] = [];
   private readonly log: (msg: string) => void;
   private lookups = 0;
+  private readonly cache = new Map<string, { info: SourceInfo; parsed: ParsedIp | null }>();
 
   /** Throws with a message naming the setting when a file or list entry is unusable. */
   constructor(
@@ -113,6 +117,7 @@ export class GeoSourceResolver implements SourceResolver {
   }
 
   private reloadCountries(): void {
+    this.cache.clear();
     try {
       const info = this.countries.reload();
       this.log(`country database reloaded: ${info.file} (${info.type}, built ${new Date(info.builtAt).toISOString().slice(0, 10)})`);
@@ -123,6 +128,7 @@ export class GeoSourceResolver implements SourceResolver {
 
   private reloadTor(): void {
     if (!this.tor) return;
+    this.cache.clear();
     try {
       this.log(`Tor exit list reloaded: ${this.tor.reload()} addresses`);
     } catch (e) {
@@ -148,6 +154,29 @@ export class GeoSourceResolver implements SourceResolver {
 
   resolve(ip: string, _stage: EngineEvent['kind']): SourceInfo | Promise<SourceInfo> {
     this.lookups++;
+    // Clients come back from the same addresses: the static part (country, network,
+    // lists) is kept per address text until a file is reloaded; DNSBL answers have their
+    // own cache with TTLs.
+    let base = this.cache.get(ip);
+    if (base === undefined) {
+      base = this.lookupStatic(ip);
+      if (this.cache.size >= CACHE_SIZE) this.cache.clear();
+      this.cache.set(ip, base);
+    }
+    if (this.dnsbl === null || base.parsed === null || base.info.internal || base.info.trusted !== null) return base.info;
+    const info = base.info;
+    const hits = this.dnsbl.lookup(base.parsed, ipKey(base.parsed));
+    const withHits = (h: readonly DnsblHit[]): SourceInfo =>
+      h.length === 0 ? info : { ...info, listings: [...info.listings, ...h.map((x) => ({ kind: 'dnsbl' as const, list: x.zone, detail: `${ip} is listed in ${x.zone} (${x.code})` }))] };
+    return hits instanceof Promise ? hits.then(withHits) : withHits(hits);
+  }
+
+  private lookupStatic(ip: string): { info: SourceInfo; parsed: ParsedIp | null } {
+    const info = this.staticInfo(ip);
+    return { info, parsed: parseIp(ip) };
+  }
+
+  private staticInfo(ip: string): SourceInfo {
     const p = parseIp(ip);
     if (p === null) return { ip, place: this.countries.lookupUnknown(), internal: false, trusted: null, asn: null, listings: [] };
     const special = specialUse(p);
@@ -166,12 +195,7 @@ export class GeoSourceResolver implements SourceResolver {
       listings.push({ kind: 'asn', list: `AS${asn}`, detail: `${ip} is in AS${asn}${org ? ` (${org})` : ''}, on the deny list` });
     }
     if (this.tor?.has(p)) listings.push({ kind: 'tor', list: 'tor', detail: `${ip} is a Tor exit` });
-    const info: SourceInfo = { ip, place, internal: false, trusted: null, asn, listings };
-    if (this.dnsbl === null) return info;
-    const hits = this.dnsbl.lookup(p, ipKey(p));
-    const withHits = (h: readonly DnsblHit[]): SourceInfo =>
-      h.length === 0 ? info : { ...info, listings: [...listings, ...h.map((x) => ({ kind: 'dnsbl' as const, list: x.zone, detail: `${ip} is listed in ${x.zone} (${x.code})` }))] };
-    return hits instanceof Promise ? hits.then(withHits) : withHits(hits);
+    return { ip, place, internal: false, trusted: null, asn, listings };
   }
 
   close(): void {

@@ -58,6 +58,10 @@ function coord(v: number): number {
   return Number.isFinite(v) ? Math.round(v * 100) : NO_COORD;
 }
 
+function toPrevious(addr: string, s: IpStat): PreviousPlace | null {
+  return s.country === 0 ? null : { ip: addr, place: { country: unpackCountry(s.country)!, lat: uncoord(s.lat), lon: uncoord(s.lon) }, t: s.last * 1000 };
+}
+
 function uncoord(v: number): number {
   return v === NO_COORD ? NaN : v / 100;
 }
@@ -324,18 +328,21 @@ export class MemoryCounterStore implements CounterStore {
 
   private previousPlace(slot: number, ip: string): PreviousPlace | null {
     const mode = this.flags[slot]! & MODE_MASK;
-    const toPrev = (addr: string, s: IpStat): PreviousPlace | null =>
-      s.country === 0 ? null : { ip: addr, place: { country: unpackCountry(s.country)!, lat: uncoord(s.lat), lon: uncoord(s.lon) }, t: s.last * 1000 };
     if (mode === IP_INLINE) {
       const addr = intToIpv4(this.ip4[slot]!);
-      return addr === ip ? null : toPrev(addr, this.inlineStat(slot));
+      return addr === ip ? null : toPrevious(addr, this.inlineStat(slot));
     }
     if (mode !== IP_OVERFLOW) return null;
-    let best: [string, IpStat] | null = null;
-    for (const entry of this.overflow.get(slot)!) {
-      if (entry[0] !== ip && entry[1].country !== 0 && (best === null || entry[1].last >= best[1].last)) best = entry;
+    // Runs on every request with a place: no closure (tsx wraps each one in __name).
+    let bestIp: string | null = null;
+    let best: IpStat | null = null;
+    for (const [addr, s] of this.overflow.get(slot)!) {
+      if (addr !== ip && s.country !== 0 && (best === null || s.last >= best.last)) {
+        best = s;
+        bestIp = addr;
+      }
     }
-    return best ? toPrev(best[0], best[1]) : null;
+    return best !== null && bestIp !== null ? toPrevious(bestIp, best) : null;
   }
 
   private distinctIpsSince(slot: number, sinceSec: number): number {
@@ -354,9 +361,12 @@ export class MemoryCounterStore implements CounterStore {
       return this.ipLast[slot]! > sinceSec && c !== 0 && c !== INTERNAL ? 1 : 0;
     }
     if (mode !== IP_OVERFLOW) return 0;
-    const seen = new Set<number>();
-    for (const s of this.overflow.get(slot)!.values()) if (s.last > sinceSec && s.country !== 0 && s.country !== INTERNAL) seen.add(s.country);
-    return seen.size;
+    // Few countries per sender: a linear scan of a small array beats a Set per call.
+    const seen: number[] = [];
+    for (const s of this.overflow.get(slot)!.values()) {
+      if (s.last > sinceSec && s.country !== 0 && s.country !== INTERNAL && !seen.includes(s.country)) seen.push(s.country);
+    }
+    return seen.length;
   }
 
   async observe(req: ObserveRequest): Promise<SenderSnapshot> {
