@@ -2,7 +2,7 @@
 // on a shared machine, rounds can be collected in quiet moments and summarized later.
 //   node --import tsx bench/summarize.ts bench/results/A.json bench/results/B.json [--out merged.json]
 // Runs keep their own quiet/disturbed flag; medians are recomputed over all files.
-// The memory result and limit checks of the newest file are kept.
+// The newest memory result and limit checks among the files are kept.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { markdown, summarize, targets, type ResultFile, type RunRecord } from './lib/report.ts';
@@ -36,6 +36,8 @@ function main(): void {
     targets: targets(rows, conns, Object.fromEntries(names.map((n) => [n, servers[n]!.role]))),
     failures: files.flatMap(({ r }) => r.failures),
     skipped: {},
+    memory: [...files].reverse().find(({ r }) => r.memory !== null)?.r.memory ?? null,
+    sanity: [...files].reverse().find(({ r }) => Object.keys(r.sanity).length > 0)?.r.sanity ?? {},
     servers,
     runs,
     sources: files.map(({ f }) => f),
