@@ -144,6 +144,8 @@ export interface StateConfig {
     readonly poolSize: number;
     /** Cached user settings are re-read after this many seconds (changes are pushed at once via LISTEN/NOTIFY). */
     readonly userCacheTtl: number;
+    /** When the users table has at most this many rows, every node holds all of them in memory (0: never; then an LRU cache). */
+    readonly preloadUsers: number;
   };
   /** Seconds between re-asserting open suspensions from PostgreSQL into Redis (also after every Redis reconnect). */
   readonly resyncInterval: number;

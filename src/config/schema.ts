@@ -215,6 +215,7 @@ export const configSchema = {
             queryTimeoutMs: { type: 'integer', minimum: 10, maximum: 600000 },
             poolSize: { type: 'integer', minimum: 1, maximum: 100 },
             userCacheTtl: { type: 'integer', minimum: 1, maximum: 86400, description: 'Seconds a cached user setting is trusted; changes are also pushed at once (LISTEN/NOTIFY).' },
+            preloadUsers: { type: 'integer', minimum: 0, maximum: 10000000, description: 'Hold the whole users table in memory on every node when it has at most this many rows (kept current by LISTEN/NOTIFY); 0 = per-sender LRU cache only.' },
           },
         },
         resyncInterval: { type: 'integer', minimum: 1, maximum: 86400, description: 'Seconds between re-asserting open suspensions from PostgreSQL into Redis.' },

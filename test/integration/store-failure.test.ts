@@ -35,14 +35,20 @@ describe('store outages under traffic', { ...req, timeout: 150_000 }, () => {
     policy: { listeners: [{ listen: '127.0.0.1:0' }], storeFailureAction: action },
     detection: { sustainedBreach: { enabled: true, refusals: 3, window: '10m', autoReleaseAfter: '1d' } },
   });
-  const state = { redis: { commandTimeoutMs: COMMAND_TIMEOUT }, postgres: { queryTimeoutMs: 500 }, resyncInterval: 3600 };
+  // The fail-closed node caches user settings per sender (preloadUsers 0); the fail-open
+  // node holds the whole (small) users table (the default), so it needs no database to judge.
+  const stateFor = (action: 'accept' | 'defer') => ({
+    redis: { commandTimeoutMs: COMMAND_TIMEOUT },
+    postgres: { queryTimeoutMs: 500, ...(action === 'defer' ? { preloadUsers: 0 } : {}) },
+    resyncInterval: 3600,
+  });
 
   before(async () => {
     db = await createTestDatabase();
     redis = new Redis(REDIS_URL);
     redisProxy = await CuttableProxy.start(6379);
     pgProxy = await CuttableProxy.start(5432);
-    [closed, open] = await Promise.all([startNode({ ...proxied(), extra: extra('defer'), state }), startNode({ ...proxied(), extra: extra('accept'), state })]);
+    [closed, open] = await Promise.all([startNode({ ...proxied(), extra: extra('defer'), state: stateFor('defer') }), startNode({ ...proxied(), extra: extra('accept'), state: stateFor('accept') })]);
     connClosed = await PolicyConn.open(closed.policyPort);
     connOpen = await PolicyConn.open(open.policyPort);
   });
@@ -136,8 +142,8 @@ describe('store outages under traffic', { ...req, timeout: 150_000 }, () => {
     // Enforced at once on the other node (the flag lives in Redis).
     assert.match((await transaction(connOpen, 'dave')).rcpt, /^550 /);
     // An operator suspension also works; a release is refused while the spool is not empty.
-    // (frank is in the fail-open node's cache: an ID it had not cached would get its
-    // failure action, DUNNO, before the flag is even read; docs/distributed.md.)
+    // (The fail-open node holds all user settings, so it reads the flag for any ID; a node
+    // caching per sender would answer an ID it has not cached with its failure action.)
     const op = await closed.admin('POST', `/api/v1/senders/frank/suspend`, { reason: 'phished', by: 'ops' });
     assert.equal(op.status, 200, JSON.stringify(op.body));
     assert.match((await transaction(connOpen, 'frank')).rcpt, /^550 /);
@@ -151,7 +157,7 @@ describe('store outages under traffic', { ...req, timeout: 150_000 }, () => {
     // The node dies hard before PostgreSQL returns; its spool is on disk.
     await closed.kill('SIGKILL');
     pgProxy.restore();
-    const again = await startNode({ ...proxied(), extra: extra('defer'), state, dir: closed.dir });
+    const again = await startNode({ ...proxied(), extra: extra('defer'), state: stateFor('defer'), dir: closed.dir });
     closed = again;
     connClosed.close();
     connClosed = await PolicyConn.open(again.policyPort);
@@ -174,14 +180,16 @@ describe('store outages under traffic', { ...req, timeout: 150_000 }, () => {
     assert.equal((await transaction(connOpen, 'frank')).eom, 'DUNNO');
   });
 
-  it('PostgreSQL down: an ID not in the cache gets the configured failure action at once', async () => {
+  it('PostgreSQL down: an ID a per-sender cache does not hold gets the failure action at once; a node holding all settings judges it normally', async () => {
     pgProxy.cut('refuse');
     await until('postgres marked down', async () => (await getJson(`${open.metricsUrl}/health`)).status === 503, 5000);
     const r = await transaction(connClosed, 'never-seen-before');
     assert.match(r.rcpt, /^451 4\.3\.0 /);
     assert.ok(r.ms < DEADLINE_MS, `${r.ms} ms`);
+    const failOpens = await metricValue(open.metricsUrl, 'fumidai_decisions_total', '{stage="rcpt",action="accept-store-unavailable"}');
     const o = await transaction(connOpen, 'never-seen-either');
     assert.equal(o.eom, 'DUNNO');
+    assert.equal(await metricValue(open.metricsUrl, 'fumidai_decisions_total', '{stage="rcpt",action="accept-store-unavailable"}'), failOpens, 'judged, not failed open');
     pgProxy.restore();
     await until('recovery', async () => (await transaction(connClosed, 'never-seen-before')).eom === 'DUNNO', 10_000);
   });

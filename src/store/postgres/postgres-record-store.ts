@@ -36,6 +36,8 @@ export interface PostgresRecordStoreOptions {
   readonly poolSize?: number;
   readonly userCacheTtlMs?: number;
   readonly userCacheMax?: number;
+  /** Hold the whole users table in memory when it has at most this many rows (default 50,000; 0 = never). */
+  readonly preloadUsers?: number;
   readonly flushMs?: number;
   readonly decisionRetentionMs?: number;
   /** Decisions kept in memory while the database is down; older ones are dropped. */
@@ -99,6 +101,7 @@ export interface PostgresHealth {
   readonly spooled: number;
   readonly listening: boolean;
   readonly cachedUsers: number;
+  readonly userCache: 'complete' | 'per-sender';
   readonly pendingDecisions: number;
   readonly droppedDecisions: number;
 }
@@ -110,6 +113,10 @@ export class PostgresRecordStore implements RecordStore {
   private readonly opts: PostgresRecordStoreOptions;
   private readonly spool: Spool;
   private readonly cache = new Map<string, CacheEntry>();
+  /** The whole users table (complete mode), or null (per-sender LRU cache mode). */
+  private all: Map<string, UserSettings> | null = null;
+  /** When the full copy was last loaded (ms). */
+  allLoadedAt = 0;
   private readonly inflight = new Map<string, Promise<UserSettings | null>>();
   private readonly channel: string;
   private readonly log: (msg: string) => void;
@@ -190,14 +197,20 @@ export class PostgresRecordStore implements RecordStore {
     client.on('end', () => lost('connection ended'));
     client.on('notification', (n) => {
       if (n.channel !== this.channel) return;
-      if (n.payload === undefined || n.payload === '*') this.cache.clear();
-      else this.cache.delete(n.payload);
+      if (n.payload === undefined || n.payload === '*') {
+        this.cache.clear();
+        if (this.all !== null) void this.preload().catch((e: Error) => this.log(`postgres: user reload failed: ${e.message}`));
+      } else {
+        this.cache.delete(n.payload);
+        if (this.all !== null) void this.reloadUser(n.payload).catch((e: Error) => this.log(`postgres: user reload failed: ${e.message}`));
+      }
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${this.channel}`);
       // Anything cached before the listener was up may have missed a notification.
       this.cache.clear();
+      await this.preload();
       this.listening = true;
     } catch (e) {
       lost((e as Error).message);
@@ -212,7 +225,8 @@ export class PostgresRecordStore implements RecordStore {
       downSince: this.downSince,
       spooled: this.spool.size(),
       listening: this.listening,
-      cachedUsers: this.cache.size,
+      cachedUsers: this.all?.size ?? this.cache.size,
+      userCache: this.userCacheMode(),
       pendingDecisions: this.pending.length,
       droppedDecisions: this.droppedDecisions,
     };
@@ -333,7 +347,40 @@ export class PostgresRecordStore implements RecordStore {
 
   // ---- users ---------------------------------------------------------------------------
 
+  /**
+   * Complete mode: when the users table is small enough, every node holds all of it, so
+   * user() never queries (an absent sender has no settings) and a PostgreSQL outage does
+   * not touch the policy path at all. Changes arrive by NOTIFY (one row re-read).
+   */
+  private async preload(): Promise<void> {
+    const max = this.opts.preloadUsers ?? 50_000;
+    if (max <= 0) return;
+    const n = await this.q<{ n: string }>(`SELECT count(*) AS n FROM ${this.s}.users`);
+    if (Number(n.rows[0]?.n ?? 0) > max) {
+      if (this.all !== null) this.log(`postgres: more than ${max} users with settings; per-sender cache instead of a full copy`);
+      this.all = null;
+      return;
+    }
+    const r = await this.q<{ sender: string; settings: UserSettings }>(`SELECT sender, settings FROM ${this.s}.users`);
+    this.all = new Map(r.rows.map((x) => [x.sender, x.settings]));
+    this.allLoadedAt = Date.now();
+  }
+
+  private async reloadUser(sender: string): Promise<void> {
+    const r = await this.q<{ settings: UserSettings }>(`SELECT settings FROM ${this.s}.users WHERE sender = $1`, [sender]);
+    if (this.all === null) return;
+    const v = r.rows[0]?.settings;
+    if (v === undefined) this.all.delete(sender);
+    else this.all.set(sender, v);
+  }
+
+  /** How user settings are cached: the whole table, or per sender. */
+  userCacheMode(): 'complete' | 'per-sender' {
+    return this.all === null ? 'per-sender' : 'complete';
+  }
+
   async user(sender: SenderId): Promise<UserSettings | null> {
+    if (this.all !== null) return this.all.get(sender) ?? null;
     const hit = this.cache.get(sender);
     const ttl = this.opts.userCacheTtlMs ?? 60_000;
     if (hit !== undefined && (Date.now() - hit.at < ttl || !this.up)) return hit.value;
@@ -368,6 +415,7 @@ export class PostgresRecordStore implements RecordStore {
       [settings.sender, JSON.stringify(settings), this.channel],
     );
     this.cache.set(settings.sender, { value: settings, at: Date.now() });
+    this.all?.set(settings.sender, settings);
   }
 
   async patchUsers(patches: readonly UserSettingsPatch[], now: EpochMs): Promise<void> {
@@ -413,7 +461,10 @@ export class PostgresRecordStore implements RecordStore {
     } finally {
       client.release();
     }
-    for (const [sender, settings] of merged) this.cache.set(sender, { value: settings, at: Date.now() });
+    for (const [sender, settings] of merged) {
+      this.cache.set(sender, { value: settings, at: Date.now() });
+      this.all?.set(sender, settings);
+    }
   }
 
   // ---- suspensions ---------------------------------------------------------------------

@@ -196,6 +196,9 @@ local first = tonumber(h[3]) or 0
 if first == 0 then first = now end
 local lastSec = prevSec
 if now > prevSec then lastSec = now end
+-- Expiry times and the activity index are refreshed at most once a minute per sender
+-- (and whenever a key is created), which saves most of their cost.
+local fresh = prevSec == 0 or math.floor(now / 60) ~= math.floor(prevSec / 60)
 
 local before = {}
 local cur = {}
@@ -257,7 +260,7 @@ if stage == 'm' and admitted then
   fields[#fields + 1] = now
 end
 redis.call('HSET', H, unpack(fields))
-redis.call('PEXPIRE', H, CTTL)
+if fresh then redis.call('PEXPIRE', H, CTTL) end
 
 -- The last place seen from another address (impossible-travel checks).
 local prev = {'', '', '', '', 0}
@@ -301,8 +304,7 @@ if ip ~= '' and ((stage == 'r' and msgs > 0) or (stage == 'a' and authOk)) then
     card = MAX_IPS
   end
   if scc ~= '' and scc ~= '--' then
-    redis.call('ZADD', CCZ, now, scc)
-    redis.call('PEXPIRE', CCZ, CTTL)
+    if redis.call('ZADD', CCZ, now, scc) == 1 or fresh then redis.call('PEXPIRE', CCZ, CTTL) end
   end
   if card >= HLL_T then
     for d = 1, ND do
@@ -326,8 +328,10 @@ if ip ~= '' and ((stage == 'r' and msgs > 0) or (stage == 'a' and authOk)) then
       end
     end
   end
-  redis.call('PEXPIRE', IPZ, CTTL)
-  redis.call('PEXPIRE', IPD, CTTL)
+  if fresh or not st then
+    redis.call('PEXPIRE', IPZ, CTTL)
+    redis.call('PEXPIRE', IPD, CTTL)
+  end
 else
   card = redis.call('ZCARD', IPZ)
 end
@@ -335,8 +339,7 @@ end
 local dIps = distinctIps(IPZ, now, card)
 local dCc = distinctCountries(CCZ, now)
 
-redis.call('ZADD', IDX, now, sender)
-redis.call('PEXPIRE', IDX, ITTL)
+if fresh and redis.call('ZADD', IDX, now, sender) == 1 then redis.call('PEXPIRE', IDX, ITTL) end
 
 local out = {suspended and 1 or 0, admitted and 1 or 0, exW, exSeries, exCount, exLimit, breaches, authFailures,
   now - first, string.format('%.17g', rate), prev[1], prev[2], prev[3], prev[4], prev[5]}

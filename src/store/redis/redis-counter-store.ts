@@ -264,7 +264,8 @@ export class RedisCounterStore implements CounterStore {
     const rate = metric === 'messages' || metric === 'recipients';
     // Candidates: senders active in the span that can hold a non-zero value.
     const span = rate ? this.layout.windows[w]! + ringShape(this.layout.windows[w]!, this.layout.subBuckets).bucket : windowSeconds;
-    const candidates = await this.activeSince(nowSec - span, nowSec);
+    // The index is refreshed at most once a minute per sender: look 60 s further back.
+    const candidates = await this.activeSince(nowSec - span - 60, nowSec);
     const code = metric === 'messages' ? 'm' : metric === 'recipients' ? 'r' : metric === 'source-ips' ? 'i' : 'c';
     const arg = rate ? w + 1 : windowSeconds;
     const out: TopEntry[] = [];
