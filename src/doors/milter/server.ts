@@ -1,8 +1,7 @@
-import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { FumidaiConfig, MilterListener } from '../../config/config.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { formatListenAddress, parseListenAddress, type ListenAddress } from '../listen-address.ts';
+import { openListeners } from '../socket-listeners.ts';
 import { MilterFrameDecoder, MilterFrameError, MilterPayloadError, type Packet } from './codec.ts';
 import { MilterSession, type EomAction, type MilterMessage } from './session.ts';
 import { toEomActions, toEvent, type TranslateOptions } from './translate.ts';
@@ -39,55 +38,20 @@ export function translateOptions(config: FumidaiConfig, listener: MilterListener
 }
 
 export async function startMilterServer(engine: Engine, config: FumidaiConfig, log: MilterLogger): Promise<MilterServerHandle> {
-  const sockets = new Set<net.Socket>();
-  const servers: net.Server[] = [];
-  const addresses: string[] = [];
   const stats = { messages: 0, connections: 0 };
-  try {
-    for (const listener of config.milter.listeners) {
-      const addr = parseListenAddress(listener.listen);
-      if (addr instanceof Error) throw addr;
-      const options = translateOptions(config, listener);
-      const server = net.createServer({ noDelay: true }, (socket) => handleConnection(socket, listener, options, engine, config, log, sockets, stats));
-      server.on('error', (err) => log.warn(`milter listener ${listener.listen}: ${err.message}`));
-      await listen(server, addr);
-      servers.push(server);
-      const bound = server.address();
-      addresses.push(
-        typeof bound === 'object' && bound !== null ? formatListenAddress({ kind: 'tcp', host: bound.address, port: bound.port }) : formatListenAddress(addr),
-      );
-    }
-  } catch (err) {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    throw err;
-  }
+  const optionsByListener = new Map(config.milter.listeners.map((l) => [l, translateOptions(config, l)]));
+  const listeners = await openListeners(
+    'milter',
+    config.milter.listeners,
+    (socket, listener) => handleConnection(socket, listener, optionsByListener.get(listener)!, engine, config, log, stats),
+    (m) => log.warn(m),
+  );
   return {
-    addresses,
-    connections: () => sockets.size,
+    addresses: listeners.addresses,
+    connections: () => listeners.sockets.size,
     messages: () => stats.messages,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    },
+    close: () => listeners.close(),
   };
-}
-
-function listen(server: net.Server, addr: ListenAddress): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (addr.kind === 'unix') {
-      // A socket file left by a crashed run would make listen() fail.
-      if (existsSync(addr.path)) unlinkSync(addr.path);
-      // Postfix's cleanup/smtpd run as user postfix and must be able to connect.
-      server.listen({ path: addr.path, readableAll: true, writableAll: true }, done);
-    } else {
-      server.listen(addr.port, addr.host, done);
-    }
-  });
 }
 
 function handleConnection(
@@ -97,10 +61,8 @@ function handleConnection(
   engine: Engine,
   config: FumidaiConfig,
   log: MilterLogger,
-  sockets: Set<net.Socket>,
   stats: { messages: number; connections: number },
 ): void {
-  sockets.add(socket);
   const connectionId = `m${(++stats.connections).toString(36)}.${Date.now().toString(36)}`;
   const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : listener.listen;
   const decoder = new MilterFrameDecoder(config.milter.maxPacketBytes);
@@ -126,7 +88,6 @@ function handleConnection(
   socket.on('close', () => {
     closed = true;
     if (packetTimer !== null) clearTimeout(packetTimer);
-    sockets.delete(socket);
   });
 
   function drop(why: string): void {

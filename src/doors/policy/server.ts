@@ -1,8 +1,7 @@
-import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { FumidaiConfig, PolicyListener } from '../../config/config.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { formatListenAddress, parseListenAddress, type ListenAddress } from '../listen-address.ts';
+import { openListeners } from '../socket-listeners.ts';
 import { PolicyFrameError, PolicyFrameParser, type PolicyRequest } from './frame-parser.ts';
 import { toAction, toEvent, type PolicyTransaction } from './translate.ts';
 
@@ -25,46 +24,12 @@ export interface PolicyServerHandle {
 const DUNNO = Buffer.from('action=DUNNO\n\n');
 
 export async function startPolicyServer(engine: Engine, config: FumidaiConfig, log: PolicyLogger): Promise<PolicyServerHandle> {
-  const sockets = new Set<net.Socket>();
-  const servers: net.Server[] = [];
-  const addresses: string[] = [];
-  for (const listener of config.policy.listeners) {
-    const addr = parseListenAddress(listener.listen);
-    if (addr instanceof Error) throw addr;
-    const server = net.createServer({ noDelay: true }, (socket) => handleConnection(socket, listener, engine, config, log, sockets));
-    server.on('error', (err) => log.warn(`policy listener ${listener.listen}: ${err.message}`));
-    await listen(server, addr);
-    servers.push(server);
-    const bound = server.address();
-    addresses.push(
-      typeof bound === 'object' && bound !== null ? formatListenAddress({ kind: 'tcp', host: bound.address, port: bound.port }) : formatListenAddress(addr),
-    );
-  }
+  const listeners = await openListeners('policy', config.policy.listeners, (socket, listener) => handleConnection(socket, listener, engine, config, log), (m) => log.warn(m));
   return {
-    addresses,
-    connections: () => sockets.size,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    },
+    addresses: listeners.addresses,
+    connections: () => listeners.sockets.size,
+    close: () => listeners.close(),
   };
-}
-
-function listen(server: net.Server, addr: ListenAddress): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (addr.kind === 'unix') {
-      // A socket file left by a crashed run would make listen() fail.
-      if (existsSync(addr.path)) unlinkSync(addr.path);
-      server.listen(addr.path, done);
-    } else {
-      server.listen(addr.port, addr.host, done);
-    }
-  });
 }
 
 function handleConnection(
@@ -73,9 +38,7 @@ function handleConnection(
   engine: Engine,
   config: FumidaiConfig,
   log: PolicyLogger,
-  sockets: Set<net.Socket>,
 ): void {
-  sockets.add(socket);
   const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : listener.listen;
   const parser = new PolicyFrameParser(config.policy.maxRequestBytes);
   const tx: PolicyTransaction = { instance: '', admitted: 0 };
@@ -88,7 +51,6 @@ function handleConnection(
   socket.on('error', () => socket.destroy());
   socket.on('close', () => {
     closed = true;
-    sockets.delete(socket);
   });
 
   const drop = (why: string): void => {
