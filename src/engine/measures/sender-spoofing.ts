@@ -20,10 +20,9 @@ export const senderSpoofing: Measure = {
     if (!cfg.enabled || e.kind === 'auth') return null;
     if (ctx.settings?.spoofingExempt === true) return null;
     const sender = e.sender;
-    const loginDomain = domainOf(sender);
-    if (cfg.exemptSenders.some((x) => x === sender || (x.startsWith('@') && x.slice(1) === loginDomain))) return null;
-
+    // Scope first: at home under "abroad-only" (most requests) nothing else is computed.
     const abroad = isAbroad(ctx.source, ctx.config);
+    if (cfg.scope === 'abroad-only' && !abroad) return null;
     let scopeWhy: string;
     if (cfg.scope === 'always') {
       scopeWhy = 'scope always';
@@ -41,6 +40,8 @@ export const senderSpoofing: Measure = {
       scopeWhy = `scope signals: ${signals.join(', ')}`;
     }
 
+    const loginDomain = domainOf(sender);
+    if (cfg.exemptSenders.some((x) => x === sender || (x.startsWith('@') && x.slice(1) === loginDomain))) return null;
     const identities = identitiesOf(sender, ctx.settings, cfg);
     if (identities.length === 0) return null;
     const sep = cfg.subaddressSeparator;
