@@ -66,6 +66,16 @@ function epochMs(v: unknown): number {
   return n > 1e11 ? n : n * 1000;
 }
 
+/** The place a database record describes (country; coordinates, else the country's centroid), or null. */
+export function placeOfRecord(rec: unknown): Place | null {
+  if (rec === null || typeof rec !== 'object') return null;
+  const r = rec as MmdbRecord;
+  const cc = countryOf(r);
+  if (cc === null) return null;
+  const c = coordsOf(r) ?? centroid(cc);
+  return Object.freeze({ country: cc, lat: c ? c[0] : NaN, lon: c ? c[1] : NaN });
+}
+
 function countryOf(r: MmdbRecord): string | null {
   const cc = r.country_code ?? r.country?.iso_code ?? r.represented_country?.iso_code ?? r.registered_country?.iso_code;
   return typeof cc === 'string' && /^[A-Z]{2}$/.test(cc) ? cc : null;
@@ -148,13 +158,7 @@ export class CountryDatabase {
     if (rec === null || typeof rec !== 'object') return this.unknown;
     let place = this.places.get(rec);
     if (place === undefined) {
-      const cc = countryOf(rec);
-      if (cc === null) {
-        place = null;
-      } else {
-        const c = coordsOf(rec) ?? centroid(cc);
-        place = Object.freeze({ country: cc, lat: c ? c[0] : NaN, lon: c ? c[1] : NaN });
-      }
+      place = placeOfRecord(rec);
       this.places.set(rec, place);
     }
     return place ?? this.unknown;

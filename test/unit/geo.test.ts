@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configFromObject } from '../../src/config/load.ts';
 import { centroid, centroidCount, distanceKm } from '../../src/geo/centroids.ts';
-import { bundledCountryDatabase, CountryDatabase } from '../../src/geo/country-db.ts';
+import { bundledCountryDatabase, CountryDatabase, placeOfRecord } from '../../src/geo/country-db.ts';
 import { CidrSet, parseIp, specialUse } from '../../src/geo/ip.ts';
 import { GeoSourceResolver } from '../../src/geo/source-resolver.ts';
 import { addressesIn } from './source-fixture.ts';
@@ -80,6 +80,17 @@ describe('geo: the shipped country database', () => {
     const perLookupUs = Number(process.hrtime.bigint() - t0) / 1000 / ips.length;
     process.stdout.write(`# country lookup: ${perLookupUs.toFixed(2)} µs per lookup (${ips.length} addresses, ${known} known)\n`);
     assert.ok(perLookupUs < 50, `${perLookupUs} µs per lookup`);
+  });
+
+  it('reads the record shapes of MaxMind Country/City and ip-location-db files', () => {
+    // GeoIP2/GeoLite2 City: coordinates of the place, not of the country.
+    assert.deepEqual(placeOfRecord({ country: { iso_code: 'JP' }, registered_country: { iso_code: 'JP' }, location: { latitude: 43.06, longitude: 141.35, accuracy_radius: 50 } }), { country: 'JP', lat: 43.06, lon: 141.35 });
+    // GeoIP2 Country: no coordinates, the centroid; registered_country when country is absent.
+    assert.deepEqual(placeOfRecord({ registered_country: { iso_code: 'US' } }), { country: 'US', lat: centroid('US')![0], lon: centroid('US')![1] });
+    // ip-location-db city files: flat fields.
+    assert.deepEqual(placeOfRecord({ country_code: 'KR', city: 'Seoul', latitude: 37.57, longitude: 126.98 }), { country: 'KR', lat: 37.57, lon: 126.98 });
+    assert.equal(placeOfRecord({ continent: { code: 'EU' } }), null);
+    assert.equal(placeOfRecord(null), null);
   });
 
   it('has a centroid for every country code it answers', () => {
