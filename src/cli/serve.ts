@@ -11,6 +11,7 @@ import { openState } from '../runtime/open-state.ts';
 import { Metrics, startMetricsServer, storeOf } from '../web/metrics.ts';
 import { startAdminApi } from '../web/admin-api.ts';
 import { createSourceResolver } from '../geo/source-resolver.ts';
+import { ConfigError } from '../config/load.ts';
 
 // `fumidai serve`: the policy server and the admin API over the embedded state, with
 // the periodic jobs (automatic releases, counter saves, forgetting idle IDs).
@@ -46,7 +47,13 @@ export async function serve(config: FumidaiConfig): Promise<void> {
   state.collect(metrics);
   let storeErrors = 0;
   // Countermeasure 3: country database, lists and DNSBL client (src/geo); SIGHUP reloads the files.
-  const source = createSourceResolver(config, { watch: true, log });
+  let source: ReturnType<typeof createSourceResolver>;
+  try {
+    source = createSourceResolver(config, { watch: true, log });
+  } catch (e) {
+    // A missing database file or a bad list entry: say which setting, without a stack trace.
+    throw new ConfigError((e as Error).message);
+  }
   const engine = new Engine({
     config,
     source,
