@@ -106,8 +106,36 @@ export class GuardedCounterStore implements CounterStore {
   peek(sender: SenderId, now: EpochMs): Promise<PeekResult> {
     return this.call(() => this.inner.peek(sender, now));
   }
-  setSuspended(sender: SenderId, suspended: boolean): Promise<void> {
-    return this.call(() => this.inner.setSuspended(sender, suspended));
+  /**
+   * The hot flag. The durable record is written first (PostgreSQL), so when Redis cannot
+   * take the flag the change is not refused: it is queued on this node and applied as soon
+   * as Redis is back (before the resync, which re-asserts every open suspension anyway),
+   * so a suspension's audit entry and notice are still written. A queued release lost with
+   * the node keeps the ID blocked until an operator releases again (fail safe).
+   */
+  async setSuspended(sender: SenderId, suspended: boolean): Promise<void> {
+    try {
+      await this.call(() => this.inner.setSuspended(sender, suspended));
+      this.pendingFlags.delete(sender);
+    } catch (e) {
+      if (/^(ERR|WRONGTYPE)\b/.test((e as Error).message)) throw e;
+      this.pendingFlags.set(sender, suspended);
+      this.onChange(false, `suspended flag of ${sender} queued until Redis is back: ${(e as Error).message}`);
+    }
+  }
+
+  /** Flag changes waiting for Redis. */
+  readonly pendingFlags = new Map<SenderId, boolean>();
+
+  /** Applies queued flag changes (on reconnect). */
+  async flushFlags(): Promise<number> {
+    let n = 0;
+    for (const [sender, value] of [...this.pendingFlags]) {
+      await this.inner.setSuspended(sender, value);
+      if (this.pendingFlags.get(sender) === value) this.pendingFlags.delete(sender);
+      n++;
+    }
+    return n;
   }
   sourceIps(sender: SenderId, now: EpochMs): Promise<readonly SourceIpStat[]> {
     return this.call(() => this.inner.sourceIps(sender));
@@ -200,7 +228,13 @@ export async function openDistributedState(config: FumidaiConfig, opts: Distribu
   let everReady = false;
   redis.on('ready', () => {
     counters.connection(true, everReady ? 'reconnected' : 'connected');
-    if (everReady) void resync().catch((e: Error) => log(`resync after reconnect failed: ${e.message}`));
+    if (everReady) {
+      void counters
+        .flushFlags()
+        .then((n) => n > 0 && log(`redis: ${n} queued suspended-flag changes applied`))
+        .then(() => resync())
+        .catch((e: Error) => log(`resync after reconnect failed: ${e.message}`));
+    }
     everReady = true;
   });
   redis.on('close', () => {

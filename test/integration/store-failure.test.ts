@@ -98,6 +98,25 @@ describe('store outages under traffic', { ...req, timeout: 150_000 }, () => {
     await until('health ok again', async () => (await getJson(`${closed.metricsUrl}/health`)).status === 200, 5000);
   });
 
+  it('an operator suspension while Redis is down is recorded at once and enforced when Redis is back', async () => {
+    assert.equal((await transaction(connOpen, 'gina')).eom, 'DUNNO');
+    redisProxy.cut('refuse');
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await closed.admin('POST', `/api/v1/senders/gina/suspend`, { reason: 'phished', by: 'ops' });
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    const audit = await closed.admin('GET', `/api/v1/audit?sender=gina`);
+    assert.deepEqual((audit.body.entries as { action: string }[]).map((e) => e.action), ['suspend']);
+    redisProxy.restore();
+    await until('the queued flag to reach Redis', async () => /^550 /.test((await transaction(connOpen, 'gina')).rcpt), 10_000);
+    // And a release while Redis is down: without the queued change the old flag would stay.
+    redisProxy.cut('refuse');
+    await new Promise((r) => setTimeout(r, 100));
+    const rel = await closed.admin('POST', `/api/v1/senders/gina/release`, { by: 'ops' });
+    assert.equal(rel.status, 200, JSON.stringify(rel.body));
+    redisProxy.restore();
+    await until('the queued release to reach Redis', async () => (await transaction(connOpen, 'gina')).eom === 'DUNNO', 10_000);
+  });
+
   it('Redis refusing connections: immediate answers, then recovery', async () => {
     redisProxy.cut('refuse');
     await new Promise((r) => setTimeout(r, 100));
