@@ -6,7 +6,9 @@ import type { Rng } from './prng.ts';
 // IP-to-country tables (DB-IP/whois "geo-whois-asn-country" and GeoLite2 country, as
 // packaged by ip-location-db) and the RouteViews/DB-IP ASN table: every block below
 // maps to its country for at least 99.9 % of its addresses in both, and to the named
-// network. docs/replay.md lists the check and its figures.
+// network; the few parts of a block that either table places elsewhere are excluded
+// (`exclude`) so that a simulated Japanese home line never looks foreign. docs/replay.md
+// lists the check and its figures.
 //
 // Simplifications: IPv4 only (many Japanese fibre users submit over IPv6 today), and a
 // block stands for "somewhere in this network"; hosts are drawn uniformly inside it.
@@ -28,18 +30,20 @@ export interface IpRange {
   readonly use: RangeUse;
   /** Relative weight among blocks of the same use and country. */
   readonly weight: number;
+  /** Parts of the block that the GeoIP tables place in another country: never drawn. */
+  readonly exclude?: readonly string[];
 }
 
 export const IP_RANGES: readonly IpRange[] = [
   // Japan, fixed broadband (home and office)
-  { cidr: '153.128.0.0/9', country: 'JP', network: 'NTT Communications (OCN)', asn: 4713, use: 'jp-fixed', weight: 18 },
+  { cidr: '153.128.0.0/9', country: 'JP', network: 'NTT Communications (OCN)', asn: 4713, use: 'jp-fixed', weight: 18, exclude: ['153.254.0.0/16'] },
   { cidr: '180.0.0.0/10', country: 'JP', network: 'NTT Communications (OCN)', asn: 4713, use: 'jp-fixed', weight: 10 },
   { cidr: '114.144.0.0/12', country: 'JP', network: 'NTT Communications (OCN)', asn: 4713, use: 'jp-fixed', weight: 6 },
-  { cidr: '126.0.0.0/9', country: 'JP', network: 'SoftBank (SoftBank Hikari / Yahoo! BB)', asn: 17676, use: 'jp-fixed', weight: 12 },
+  { cidr: '126.0.0.0/9', country: 'JP', network: 'SoftBank (SoftBank Hikari / Yahoo! BB)', asn: 17676, use: 'jp-fixed', weight: 12, exclude: ['126.52.128.0/19'] },
   { cidr: '60.64.0.0/11', country: 'JP', network: 'SoftBank', asn: 17676, use: 'jp-fixed', weight: 6 },
   { cidr: '27.80.0.0/12', country: 'JP', network: 'KDDI (au Hikari)', asn: 2516, use: 'jp-fixed', weight: 8 },
   { cidr: '111.96.0.0/12', country: 'JP', network: 'KDDI', asn: 2516, use: 'jp-fixed', weight: 6 },
-  { cidr: '182.168.0.0/14', country: 'JP', network: 'Sony Network Communications (So-net)', asn: 2527, use: 'jp-fixed', weight: 8 },
+  { cidr: '182.168.0.0/14', country: 'JP', network: 'Sony Network Communications (So-net)', asn: 2527, use: 'jp-fixed', weight: 8, exclude: ['182.168.1.0/24'] },
   { cidr: '133.200.0.0/13', country: 'JP', network: 'BIGLOBE', asn: 2518, use: 'jp-fixed', weight: 8 },
   { cidr: '110.128.0.0/13', country: 'JP', network: 'JCOM', asn: 9824, use: 'jp-fixed', weight: 8 },
   { cidr: '121.80.0.0/13', country: 'JP', network: 'OPTAGE (eo)', asn: 17511, use: 'jp-fixed', weight: 6 },
@@ -48,7 +52,7 @@ export const IP_RANGES: readonly IpRange[] = [
   { cidr: '1.72.0.0/13', country: 'JP', network: 'NTT DOCOMO', asn: 9605, use: 'jp-mobile', weight: 20 },
   { cidr: '49.96.0.0/12', country: 'JP', network: 'NTT DOCOMO', asn: 9605, use: 'jp-mobile', weight: 20 },
   { cidr: '106.128.0.0/10', country: 'JP', network: 'KDDI (au)', asn: 2516, use: 'jp-mobile', weight: 30 },
-  { cidr: '126.0.0.0/9', country: 'JP', network: 'SoftBank (mobile)', asn: 17676, use: 'jp-mobile', weight: 25 },
+  { cidr: '126.0.0.0/9', country: 'JP', network: 'SoftBank (mobile)', asn: 17676, use: 'jp-mobile', weight: 25, exclude: ['126.52.128.0/19'] },
   // Japan, data centres (VPS rented or compromised as proxies)
   { cidr: '160.16.0.0/16', country: 'JP', network: 'SAKURA Internet', asn: 9370, use: 'jp-hosting', weight: 1 },
   { cidr: '163.43.0.0/16', country: 'JP', network: 'SAKURA Internet', asn: 9370, use: 'jp-hosting', weight: 1 },
@@ -101,6 +105,7 @@ interface Block {
   readonly range: IpRange;
   readonly base: number;
   readonly size: number;
+  readonly exclude: readonly { base: number; size: number }[];
 }
 
 function parseCidr(cidr: string): { base: number; size: number } {
@@ -109,7 +114,7 @@ function parseCidr(cidr: string): { base: number; size: number } {
   return { base, size: 2 ** (32 - Number(len)) };
 }
 
-const BLOCKS: readonly Block[] = IP_RANGES.map((range) => ({ range, ...parseCidr(range.cidr) }));
+const BLOCKS: readonly Block[] = IP_RANGES.map((range) => ({ range, ...parseCidr(range.cidr), exclude: (range.exclude ?? []).map(parseCidr) }));
 
 export function ipToText(v: number): string {
   return `${Math.floor(v / 16777216) % 256}.${Math.floor(v / 65536) % 256}.${Math.floor(v / 256) % 256}.${v % 256}`;
@@ -133,17 +138,22 @@ function blockOf(range: IpRange): Block {
   return b;
 }
 
+/** A random /24 of a block outside its excluded parts, as the number of its first address. */
+function draw24(rng: Rng, b: Block): number {
+  for (;;) {
+    const p = b.base + Math.floor(rng.float() * (b.size / 256)) * 256;
+    if (!b.exclude.some((x) => p + 255 >= x.base && p < x.base + x.size)) return p;
+  }
+}
+
 /** A host address inside a block (never the .0 or .255 of a /24). */
 export function hostIn(rng: Rng, range: IpRange): string {
-  const b = blockOf(range);
-  const prefix24 = b.base + Math.floor(rng.float() * (b.size / 256)) * 256;
-  return ipToText(prefix24 + rng.int(1, 254));
+  return ipToText(draw24(rng, blockOf(range)) + rng.int(1, 254));
 }
 
 /** The first address of a random /24 inside a block, as a number (for CGNAT pools). */
 export function prefix24In(rng: Rng, range: IpRange): number {
-  const b = blockOf(range);
-  return b.base + Math.floor(rng.float() * (b.size / 256)) * 256;
+  return draw24(rng, blockOf(range));
 }
 
 /** A host inside a given /24 (from prefix24In). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configFromObject } from '../../src/config/load.ts';
 import { LineParser, ReplayInputError } from '../../src/doors/replay/reader.ts';
-import { IP_RANGES, rangeOf } from '../../src/sim/ip-ranges.ts';
+import { hostIn, IP_RANGES, rangeOf } from '../../src/sim/ip-ranges.ts';
 import { Rng } from '../../src/sim/prng.ts';
 import { DEFAULT_START, Scenario, type SimOptions } from '../../src/sim/scenario.ts';
 
@@ -103,5 +103,15 @@ describe('simulate', () => {
     assert.equal(rangeOf('126.1.2.3')?.country, 'JP');
     assert.equal(rangeOf('73.1.2.3')?.country, 'US');
     assert.equal(rangeOf('10.0.0.1'), null);
+  });
+
+  it('never draws from the parts of a block that GeoIP places in another country', () => {
+    const softbank = IP_RANGES.find((r) => r.cidr === '126.0.0.0/9' && r.use === 'jp-fixed')!;
+    assert.deepEqual(softbank.exclude, ['126.52.128.0/19']);
+    const r = new Rng(9, 'exclude');
+    for (let i = 0; i < 50_000; i++) {
+      const [a, b, c] = hostIn(r, softbank).split('.').map(Number) as [number, number, number];
+      assert.ok(!(a === 126 && b === 52 && c >= 128 && c < 160), `drew ${a}.${b}.${c}.x`);
+    }
   });
 });
