@@ -172,12 +172,11 @@ export class GeoSourceResolver implements SourceResolver {
   }
 
   private lookupStatic(ip: string): { info: SourceInfo; parsed: ParsedIp | null } {
-    const info = this.staticInfo(ip);
-    return { info, parsed: parseIp(ip) };
+    const parsed = parseIp(ip);
+    return { info: this.staticInfo(ip, parsed), parsed };
   }
 
-  private staticInfo(ip: string): SourceInfo {
-    const p = parseIp(ip);
+  private staticInfo(ip: string, p: ParsedIp | null): SourceInfo {
     if (p === null) return { ip, place: this.countries.lookupUnknown(), internal: false, trusted: null, asn: null, listings: [] };
     const special = specialUse(p);
     if (special !== null) return { ip, place: INTERNAL, internal: true, trusted: null, asn: null, listings: [] };
