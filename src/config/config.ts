@@ -136,6 +136,8 @@ export interface StateConfig {
     readonly connectTimeoutMs: number;
     /** Distinct source IPs are counted exactly below this many retained addresses per sender, with HyperLogLog from it on. */
     readonly hllThreshold: number;
+    /** Redis Cluster: url names one node (the others are discovered); the activity index is kept per slot. */
+    readonly cluster: boolean;
   };
   readonly postgres: {
     readonly url: string;

@@ -111,7 +111,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
   },
   state: {
     backend: 'embedded',
-    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'fumidai', commandTimeoutMs: 250, connectTimeoutMs: 1000, hllThreshold: 256 },
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'fumidai', commandTimeoutMs: 250, connectTimeoutMs: 1000, hllThreshold: 256, cluster: false },
     postgres: { url: 'postgres://127.0.0.1:5432/fumidai', schema: 'fumidai', queryTimeoutMs: 2000, poolSize: 4, userCacheTtl: 60, preloadUsers: 50000 },
     resyncInterval: 60,
   },

@@ -204,6 +204,7 @@ export const configSchema = {
             commandTimeoutMs: { type: 'integer', minimum: 10, maximum: 60000, description: 'Milliseconds before an unanswered command fails (then policy.storeFailureAction applies).' },
             connectTimeoutMs: { type: 'integer', minimum: 10, maximum: 60000 },
             hllThreshold: { type: 'integer', minimum: 8, maximum: 256, description: 'Distinct source IPs are exact below this many retained addresses per sender, HyperLogLog from it on.' },
+            cluster: { type: 'boolean', description: 'Redis Cluster: url names one node, the others are discovered (docs/distributed.md).' },
           },
         },
         postgres: {

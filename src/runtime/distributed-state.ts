@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { FumidaiConfig } from '../config/config.ts';
 import { counterLayout } from '../engine/engine.ts';
 import type { EpochMs, SenderId } from '../engine/types.ts';
@@ -157,7 +157,7 @@ export class GuardedCounterStore implements CounterStore {
 export interface DistributedState {
   readonly counters: GuardedCounterStore;
   readonly records: PostgresRecordStore;
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   /** Re-asserts open suspensions from PostgreSQL into Redis; returns how many are open. */
   resync(): Promise<number>;
   health(): { redis: ServiceHealth; postgres: PostgresHealth };
@@ -170,8 +170,25 @@ export interface DistributedOptions {
   readonly startWaitMs?: number;
 }
 
-export function redisClient(config: FumidaiConfig, lazy = true): Redis {
+export function redisClient(config: FumidaiConfig, lazy = true): Redis | Cluster {
   const r = config.state.redis;
+  if (r.cluster) {
+    const u = new URL(r.url);
+    return new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+      lazyConnect: lazy,
+      enableOfflineQueue: false,
+      enableAutoPipelining: false,
+      clusterRetryStrategy: (times) => Math.min(50 * times, 1000),
+      redisOptions: {
+        commandTimeout: r.commandTimeoutMs,
+        connectTimeout: r.connectTimeoutMs,
+        maxRetriesPerRequest: 0,
+        ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+        ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+        ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    });
+  }
   return new Redis(r.url, {
     lazyConnect: lazy,
     enableOfflineQueue: false,
@@ -202,7 +219,12 @@ export function postgresRecordStore(config: FumidaiConfig, log: (msg: string) =>
 export async function openDistributedState(config: FumidaiConfig, opts: DistributedOptions): Promise<DistributedState> {
   const { log } = opts;
   const redis = redisClient(config);
-  const inner = new RedisCounterStore(redis, { layout: counterLayout(config), prefix: config.state.redis.keyPrefix, hllThreshold: config.state.redis.hllThreshold });
+  const inner = new RedisCounterStore(redis, {
+    layout: counterLayout(config),
+    prefix: config.state.redis.keyPrefix,
+    hllThreshold: config.state.redis.hllThreshold,
+    cluster: config.state.redis.cluster,
+  });
   let resyncing: Promise<number> | null = null;
   let closed = false;
   const counters = new GuardedCounterStore(inner, (up, why) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { EpochMs, SenderId } from '../../engine/types.ts';
 import type {
   CounterLayout,
@@ -16,6 +16,7 @@ import type {
 } from '../counter-store.ts';
 import { ringShape } from '../memory/ring-series.ts';
 import { counterTtlFor, observeScript, peekScript, SUSPEND_SCRIPT, TIME_SCRIPT, topValueScript, type ScriptParams } from './lua.ts';
+import { keySlot, SLOTS, tagForSlot } from './slots.ts';
 
 // Counters of the distributed backend: Redis or Valkey, shared by every fumidai node.
 // Each operation on the hot path (observe) is one EVALSHA, i.e. one round trip; the
@@ -26,6 +27,11 @@ export interface RedisCounterStoreOptions {
   readonly layout: CounterLayout;
   /** Key prefix, without braces, e.g. "fumidai". */
   readonly prefix: string;
+  /**
+   * Redis Cluster: the activity index is kept per slot (each sender's entry in its own
+   * slot, so the observe script stays single-slot) and multi-key reads fan out per key.
+   */
+  readonly cluster?: boolean;
   /** Exact distinct-IP counts below this many retained addresses; HyperLogLog from it on (8..256). */
   readonly hllThreshold?: number;
   /** How long the suspended flag lives without being re-asserted (resync refreshes it). */
@@ -66,7 +72,10 @@ export interface SenderKeys {
 
 /** Key names. A sender's keys share the hash tag {s:<sender>}: one Redis Cluster slot. */
 export class RedisKeys {
-  constructor(readonly prefix: string) {
+  constructor(
+    readonly prefix: string,
+    readonly cluster = false,
+  ) {
     if (/[{}]/.test(prefix)) throw new Error('redis key prefix must not contain { or }');
   }
 
@@ -75,9 +84,22 @@ export class RedisKeys {
     return { counters: `${t}c`, suspended: `${t}sus`, ips: `${t}ip`, ipStats: `${t}ipd`, countries: `${t}cc` };
   }
 
-  /** Senders active on a UTC day (ZSET sender -> last second). See docs/distributed.md on Cluster. */
-  index(day: number): string {
-    return `${this.prefix}:{i}:a:${day}`;
+  /**
+   * Senders active on a UTC day (ZSET sender -> last second). One key on a single Redis;
+   * on a Cluster one key per slot, in the sender's slot (docs/distributed.md).
+   */
+  index(day: number, sender: string): string {
+    return this.cluster ? this.indexOfSlot(day, keySlot(this.sender(sender).counters)) : `${this.prefix}:{i}:a:${day}`;
+  }
+
+  indexOfSlot(day: number, slot: number): string {
+    return `${this.prefix}:{${tagForSlot(slot)}}:a:${day}`;
+  }
+
+  /** Every index key of a day. */
+  indexKeys(day: number): string[] {
+    if (!this.cluster) return [`${this.prefix}:{i}:a:${day}`];
+    return Array.from({ length: SLOTS }, (_, slot) => this.indexOfSlot(day, slot));
   }
 
   /** Sender IDs seen with a campaign fingerprint (ZSET sender -> last second); own slot per fingerprint. */
@@ -94,7 +116,8 @@ export class RedisKeys {
 export class RedisCounterStore implements CounterStore {
   readonly layout: CounterLayout;
   readonly keys: RedisKeys;
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
+  private readonly cluster: boolean;
   private readonly observeLua: Script;
   private readonly peekLua: Script;
   private readonly topLua: Script;
@@ -107,10 +130,11 @@ export class RedisCounterStore implements CounterStore {
   /** Commands sent to Redis by this store (each is one round trip unless pipelined). */
   roundTrips = 0;
 
-  constructor(redis: Redis, opts: RedisCounterStoreOptions) {
+  constructor(redis: Redis | Cluster, opts: RedisCounterStoreOptions) {
     this.redis = redis;
+    this.cluster = opts.cluster ?? false;
     this.layout = opts.layout;
-    this.keys = new RedisKeys(opts.prefix);
+    this.keys = new RedisKeys(opts.prefix, this.cluster);
     this.nWin = opts.layout.windows.length;
     this.counterTtl = counterTtlFor(opts.layout);
     const hll = opts.hllThreshold ?? 256;
@@ -124,9 +148,12 @@ export class RedisCounterStore implements CounterStore {
 
   /** Loads the scripts into the server's cache (SCRIPT LOAD); optional, saves the first EVAL. */
   async loadScripts(): Promise<void> {
-    for (const s of [this.observeLua, this.peekLua, this.topLua, this.suspendLua, this.timeLua]) {
-      this.roundTrips++;
-      await this.redis.script('LOAD', s.lua);
+    const targets = this.cluster ? (this.redis as Cluster).nodes('master') : [this.redis as Redis];
+    for (const node of targets) {
+      for (const s of [this.observeLua, this.peekLua, this.topLua, this.suspendLua, this.timeLua]) {
+        this.roundTrips++;
+        await node.script('LOAD', s.lua);
+      }
     }
   }
 
@@ -159,7 +186,7 @@ export class RedisCounterStore implements CounterStore {
       req.sender,
     ];
     for (const l of req.limits) args.push(l.messages, l.recipients);
-    const r = (await this.run(this.observeLua, [k.counters, k.suspended, k.ips, k.ipStats, k.countries, this.keys.index(Math.floor(nowSec / DAY))], args)) as (
+    const r = (await this.run(this.observeLua, [k.counters, k.suspended, k.ips, k.ipStats, k.countries, this.keys.index(Math.floor(nowSec / DAY), req.sender)], args)) as (
       | number
       | string
       | null
@@ -221,6 +248,15 @@ export class RedisCounterStore implements CounterStore {
    * undoes a release made after the read. One pipelined batch per 1,000 senders.
    */
   async resyncSuspended(senders: readonly SenderId[], readStartedAt: number): Promise<number> {
+    if (this.cluster) {
+      // Each flag in its own slot: one call each, 500 at a time.
+      let n = 0;
+      for (let i = 0; i < senders.length; i += 500) {
+        const r = await Promise.all(senders.slice(i, i + 500).map((s) => this.run(this.suspendLua, [this.keys.sender(s).suspended], ['resync', this.suspendedTtlMs, this.suspendedTtlMs, readStartedAt])));
+        n += r.filter((v) => v === 1).length;
+      }
+      return n;
+    }
     let set = 0;
     for (let i = 0; i < senders.length; i += 1000) {
       const p = this.redis.pipeline();
@@ -286,6 +322,8 @@ export class RedisCounterStore implements CounterStore {
   }
 
   private async pipelineScript(s: Script, calls: readonly [readonly string[], readonly (string | number)[]][]): Promise<unknown[]> {
+    // A Cluster pipeline must stay on one node: there, plain concurrent calls.
+    if (this.cluster) return Promise.all(calls.map(([keys, args]) => this.run(s, keys, args)));
     const exec = async (): Promise<[Error | null, unknown][]> => {
       const p = this.redis.pipeline();
       for (const [keys, args] of calls) p.evalsha(s.sha, keys.length, ...keys, ...args);
@@ -306,11 +344,22 @@ export class RedisCounterStore implements CounterStore {
 
   /** Senders with any event since `sinceSec` (from the day index). */
   private async activeSince(sinceSec: number, nowSec: number): Promise<Set<string>> {
+    const keys: string[] = [];
+    for (let d = Math.floor(sinceSec / DAY); d <= Math.floor(nowSec / DAY); d++) keys.push(...this.keys.indexKeys(d));
+    const out = new Set<string>();
+    if (this.cluster) {
+      // 16,384 index keys per day: read 1,000 at a time (support path only).
+      for (let i = 0; i < keys.length; i += 1000) {
+        this.roundTrips++;
+        const lists = await Promise.all(keys.slice(i, i + 1000).map((k) => (this.redis as Cluster).zrangebyscore(k, `(${sinceSec}`, '+inf')));
+        for (const l of lists) for (const s of l) out.add(s);
+      }
+      return out;
+    }
     const p = this.redis.pipeline();
-    for (let d = Math.floor(sinceSec / DAY); d <= Math.floor(nowSec / DAY); d++) p.zrangebyscore(this.keys.index(d), `(${sinceSec}`, '+inf');
+    for (const k of keys) p.zrangebyscore(k, `(${sinceSec}`, '+inf');
     this.roundTrips++;
     const res = (await p.exec()) ?? [];
-    const out = new Set<string>();
     for (const [e, v] of res) {
       if (e) throw e;
       for (const s of v as string[]) out.add(s);
@@ -321,9 +370,10 @@ export class RedisCounterStore implements CounterStore {
   /** Senders active within the counters' lifetime (cached for 30 s: it reads the whole index). */
   async size(): Promise<number> {
     const now = Date.now();
-    if (this.sizeCache !== null && now - this.sizeCache.at < 30_000) return this.sizeCache.value;
+    if (this.sizeCache !== null && now - this.sizeCache.at < (this.cluster ? 300_000 : 30_000)) return this.sizeCache.value;
     const nowSec = Math.floor(now / 1000);
-    const value = (await this.activeSince(nowSec - this.counterTtl, nowSec)).size;
+    // On a Cluster: the senders active in the last day (reading 8 days of 16,384 keys is too much for a gauge).
+    const value = (await this.activeSince(nowSec - (this.cluster ? DAY : this.counterTtl), nowSec)).size;
     this.sizeCache = { at: now, value };
     return value;
   }
@@ -336,11 +386,26 @@ export class RedisCounterStore implements CounterStore {
   async observeCampaign(req: CampaignQuery): Promise<CampaignCounts> {
     if (req.fingerprints.length === 0) return { senders: [] };
     const now = Math.floor(req.now / 1000);
-    const p = this.redis.pipeline();
-    for (const fp of req.fingerprints) {
+    const add = (p: ReturnType<Redis['pipeline']>, fp: string): void => {
       const k = this.keys.campaign(fp);
       p.zadd(k, now, req.sender).zremrangebyscore(k, '-inf', now - req.windowSeconds).zcard(k).expire(k, req.windowSeconds + 1);
+    };
+    if (this.cluster) {
+      // Each fingerprint is its own slot: one pipeline per fingerprint, sent together.
+      this.roundTrips++;
+      const all = await Promise.all(
+        req.fingerprints.map(async (fp) => {
+          const p = this.redis.pipeline();
+          add(p, fp);
+          const res = (await p.exec()) ?? [];
+          for (const [e] of res) if (e) throw e;
+          return Number(res[2]![1]);
+        }),
+      );
+      return { senders: all };
     }
+    const p = this.redis.pipeline();
+    for (const fp of req.fingerprints) add(p, fp);
     this.roundTrips++;
     const res = (await p.exec()) ?? [];
     for (const [e] of res) if (e) throw e;
