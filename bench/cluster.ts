@@ -249,9 +249,11 @@ async function redisBenchmark(redis: Redis, url: string): Promise<RedisBench[] |
     [50, 16],
   ] as const) {
     const before = await redis.info('commandstats');
-    const keys = ['c', 'sus', 'ip', 'ipd', 'cc'].map((k) => `fumidai_rbench:{s:__rand_int__}:${k}`);
+    // KEYS: the sender's counters hash (its other keys are derived from it) and the index;
+    // ARGV: the packed request (see observeScript), a message of one recipient.
+    const packed = [now, 'm', '0', '1', '1', '126.1.1.1', '0', '', '', '', `${LIMIT},${LIMIT}`, 'sender'].join('\n');
     const args = ['-h', u.hostname, '-p', u.port || '6379', '-c', String(clients), '-P', String(pipeline), '-n', '200000', '-r', '100000', '--csv',
-      'EVALSHA', sha, '6', ...keys, 'fumidai_rbench:{i}:a:0', now, 'm', '0', '1', '1', '126.1.1.1', '0', '', '', '', 'u__rand_int__', String(LIMIT), String(LIMIT)];
+      'EVALSHA', sha, '2', 'fumidai_rbench:{s:__rand_int__}:c', 'fumidai_rbench:{i}:a:0', packed];
     let text: string;
     try {
       text = await run('redis-benchmark', args);

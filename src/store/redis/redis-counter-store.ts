@@ -172,25 +172,14 @@ export class RedisCounterStore implements CounterStore {
     const nowSec = Math.floor(req.now / 1000);
     const k = this.keys.sender(req.sender);
     const place = req.place ?? null;
-    const args: (string | number)[] = [
-      nowSec,
-      req.stage === 'rcpt' ? 'r' : req.stage === 'message' ? 'm' : 'a',
-      req.authOk === true ? 1 : 0,
-      req.messages,
-      req.recipients,
-      req.ip ?? '',
-      place === null ? 0 : 1,
-      place !== null && place.country.length === 2 ? place.country : '',
-      place !== null && Number.isFinite(place.lat) ? Math.round(place.lat * 100) : '',
-      place !== null && Number.isFinite(place.lon) ? Math.round(place.lon * 100) : '',
-      req.sender,
-    ];
-    for (const l of req.limits) args.push(l.messages, l.recipients);
-    const r = (await this.run(this.observeLua, [k.counters, k.suspended, k.ips, k.ipStats, k.countries, this.keys.index(Math.floor(nowSec / DAY), req.sender)], args)) as (
-      | number
-      | string
-      | null
-    )[];
+    const lat = place !== null && Number.isFinite(place.lat) ? Math.round(place.lat * 100) : '';
+    const lon = place !== null && Number.isFinite(place.lon) ? Math.round(place.lon * 100) : '';
+    let limits = '';
+    for (const l of req.limits) limits += `${limits === '' ? '' : ','}${l.messages},${l.recipients}`;
+    const packed =
+      `${nowSec}\n${req.stage === 'rcpt' ? 'r' : req.stage === 'message' ? 'm' : 'a'}\n${req.authOk === true ? 1 : 0}\n${req.messages}\n${req.recipients}\n` +
+      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.sender}`;
+    const r = (await this.run(this.observeLua, [k.counters, this.keys.index(Math.floor(nowSec / DAY), req.sender)], [packed])) as (number | string | null)[];
     const exW = Number(r[2]);
     const exceeded: Exceeded | null =
       exW > 0 ? { window: this.layout.windows[exW - 1]!, series: r[3] as 'messages' | 'recipients', count: Number(r[4]), limit: Number(r[5]) } : null;
