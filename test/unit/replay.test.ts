@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -47,9 +47,7 @@ function smallScenario(seed: number): string[] {
   return lines;
 }
 
-after(() => {
-  // temp files are left in the OS temp dir on purpose only when a test fails
-});
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('replay: determinism and label isolation', () => {
   const scenario = smallScenario(11);
