@@ -140,7 +140,8 @@ export class PostgresRecordStore implements RecordStore {
     this.opts = opts;
     this.schema = opts.schema;
     this.s = quoteIdent(opts.schema);
-    this.channel = `fumidai_users_${opts.schema}`;
+    // An identifier: at most 63 bytes (schema names are ASCII).
+    this.channel = `fumidai_users_${opts.schema}`.slice(0, 63);
     this.log = opts.log ?? (() => {});
     this.spool = new Spool(opts.spoolDir);
     this.pool = new pg.Pool({

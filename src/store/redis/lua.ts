@@ -21,8 +21,10 @@ import { ringShape } from '../memory/ring-series.ts';
 // Layout constants are baked into the script text, so a layout change is a new SHA.
 //
 // Every key of a sender shares the hash tag `{s:<sender>}`: one Redis Cluster slot.
-// Keys derived inside the scripts (HLL buckets) are built from a declared key and keep
-// its tag, so they live in the same slot.
+// The observe script declares the sender's counters hash and the index key; the sender's
+// other keys (flag, addresses, countries, HLL buckets) are derived from the declared hash
+// by name, keep its hash tag and so live in the same slot (which Redis Cluster accepts;
+// tested against a real Cluster in test/conformance/redis-cluster.test.ts).
 
 export const MAX_IPS = 256;
 /** HLL buckets per distinct window (like the breach ring: 4 steps). */
