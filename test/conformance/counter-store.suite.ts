@@ -164,6 +164,28 @@ export function counterStoreSuite(name: string, open: (layout: CounterLayout) =>
       );
     });
 
+    it('distinct source networks (/24, /48) per window and when this address\'s network was first seen', async (t) => {
+      type WithPrefixes = SenderSnapshot & { distinctPrefixes?: readonly number[]; prefixFirstSeen?: number | null };
+      const a = fresh('prefix');
+      const first = (await s.observe(rcpt(a, T, { ip: '126.0.0.1' }))) as WithPrefixes;
+      if (first.distinctPrefixes === undefined) return t.skip('this interface version has no source networks');
+      assert.deepEqual(first.distinctPrefixes, [1, 1]);
+      assert.equal(first.prefixFirstSeen, T);
+      const same = (await s.observe(rcpt(a, T + 1000, { ip: '126.0.0.2' }))) as WithPrefixes;
+      assert.deepEqual([same.distinctIps, same.distinctPrefixes, same.prefixFirstSeen], [[2, 2], [1, 1], T]);
+      const other = (await s.observe(rcpt(a, T + 2000, { ip: '8.8.8.8' }))) as WithPrefixes;
+      assert.deepEqual([other.distinctPrefixes, other.prefixFirstSeen], [[2, 2], T + 2000]);
+      const v6 = (await s.observe(rcpt(a, T + 3000, { ip: '2001:db8:1:2::5' }))) as WithPrefixes;
+      assert.deepEqual([v6.distinctPrefixes, v6.prefixFirstSeen], [[3, 3], T + 3000]);
+      // A failed login records nothing: an unknown network has no first-seen time, a known one keeps its own.
+      assert.equal(((await s.observe(auth(a, T + 4000, false, '203.0.113.5'))) as WithPrefixes).prefixFirstSeen, null);
+      assert.equal(((await s.observe(auth(a, T + 4000, false, '126.0.0.77'))) as WithPrefixes).prefixFirstSeen, T);
+      assert.equal(((await s.observe(msg(a, T + 4000, { ip: null }))) as WithPrefixes).prefixFirstSeen, null);
+      // 11 minutes on: the 10-minute window is empty, the hour still has three networks.
+      const later = (await s.observe(rcpt(a, T + 3000 + 601_000, { ip: '126.0.0.1', messages: 0 }))) as WithPrefixes;
+      assert.deepEqual([later.distinctPrefixes, later.prefixFirstSeen], [[0, 3], T]);
+    });
+
     it('the previous place is the latest other address with a known place', async () => {
       const a = fresh('travel');
       const first = await s.observe(auth(a, T, true, '126.0.0.1', JP));

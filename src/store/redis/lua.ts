@@ -158,6 +158,7 @@ local function distinctIps(ipz, now, card)
   return out
 end
 
+-- Members seen within each distinct window (countries, networks): ZSET member -> last second.
 local function distinctCountries(ccz, now)
   local out = {}
   for d = 1, ND do out[d] = redis.call('ZCOUNT', ccz, '(' .. (now - DW[d]), '+inf') end
@@ -177,7 +178,8 @@ end
  * separated by newlines (fewer arguments to encode and parse: measured 3-5 µs less client CPU
  * per call): now (s), stage (r|m|a), authOk (0|1), messages, recipients, ip ('' = none),
  * hasPlace (0|1), country, lat, lon (hundredths, '' = none), limits as
- * "m,r,m,r,...", and last the sender (the rest of the string, whatever it contains).
+ * "m,r,m,r,...", the address's network (src/store/source-prefix.ts; '' = none), and last
+ * the sender (the rest of the string, whatever it contains).
  */
 export function observeScript(p: ScriptParams): string {
   return `${header(p)}
@@ -187,7 +189,7 @@ local SUS, IPZ, IPD, CCZ = base .. 'sus', base .. 'ip', base .. 'ipd', base .. '
 local a = ARGV[1]
 local f = {}
 local pos = 1
-for i = 1, 11 do
+for i = 1, 12 do
   local nl = string.find(a, '\\n', pos, true)
   f[i] = string.sub(a, pos, nl - 1)
   pos = nl + 1
@@ -202,6 +204,8 @@ local hasPlace = f[7] == '1'
 local pcc, plat, plon = f[8], f[9], f[10]
 local lims = {}
 for v in string.gmatch(f[11], '[^,]+') do lims[#lims + 1] = tonumber(v) end
+local pfx = f[12]
+local PXZ, PXF = base .. 'px', base .. 'pxf'
 local sender = string.sub(a, pos)
 local nlim = #lims / 2
 
@@ -322,6 +326,22 @@ if ip ~= '' and ((stage == 'r' and msgs > 0) or (stage == 'a' and authOk)) then
   if scc ~= '' and scc ~= '--' then
     if redis.call('ZADD', CCZ, now, scc) == 1 or fresh then redis.call('PEXPIRE', CCZ, CTTL) end
   end
+  -- Source networks (/24, /48): last seen and first seen, at most MAX_IPS kept.
+  if pfx ~= '' then
+    local newPfx = redis.call('ZADD', PXZ, now, pfx) == 1
+    if newPfx then
+      redis.call('HSET', PXF, pfx, now)
+      local pc = redis.call('ZCARD', PXZ)
+      if pc > MAX_IPS then
+        local gone = redis.call('ZPOPMIN', PXZ, pc - MAX_IPS)
+        for i = 1, #gone, 2 do redis.call('HDEL', PXF, gone[i]) end
+      end
+    end
+    if newPfx or fresh then
+      redis.call('PEXPIRE', PXZ, CTTL)
+      redis.call('PEXPIRE', PXF, CTTL)
+    end
+  end
   if card >= HLL_T then
     for d = 1, ND do
       local curB = math.floor(now / HB[d])
@@ -354,6 +374,9 @@ end
 
 local dIps = distinctIps(IPZ, now, card)
 local dCc = distinctCountries(CCZ, now)
+local dPx = distinctCountries(PXZ, now)
+local pfxFirst = -1
+if pfx ~= '' then pfxFirst = tonumber(redis.call('HGET', PXF, pfx)) or -1 end
 
 if fresh and redis.call('ZADD', IDX, now, sender) == 1 then redis.call('PEXPIRE', IDX, ITTL) end
 
@@ -365,6 +388,8 @@ for w = 1, NW do
 end
 for d = 1, ND do out[#out + 1] = dIps[d] end
 for d = 1, ND do out[#out + 1] = dCc[d] end
+for d = 1, ND do out[#out + 1] = dPx[d] end
+out[#out + 1] = pfxFirst
 return out
 `;
 }

@@ -14,6 +14,8 @@ import type {
   TopMetric,
   WindowCount,
 } from '../counter-store.ts';
+import { parseIp } from '../../geo/ip.ts';
+import { ipv4ToInt } from '../memory/ip-key.ts';
 import { ringShape } from '../memory/ring-series.ts';
 import { counterTtlFor, observeScript, peekScript, SUSPEND_SCRIPT, TIME_SCRIPT, topValueScript, type ScriptParams } from './lua.ts';
 import { keySlot, SLOTS, tagForSlot } from './slots.ts';
@@ -49,6 +51,22 @@ class Script {
 
 function isNoScript(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * The network of a client address for distinct-source counting: IPv4 /24, IPv6 /48
+ * (IPv4-mapped as IPv4). The same function as src/store/source-prefix.ts's sourcePrefix,
+ * which the memory store uses (kept here so this store builds on its own; the
+ * conformance suite checks that both stores count the same networks).
+ */
+export function networkOf(ip: string): string {
+  const dot = ip.lastIndexOf('.');
+  if (dot > 0 && !ip.includes(':')) return ipv4ToInt(ip) === 0 ? ip : `${ip.slice(0, dot)}.0/24`;
+  const p = parseIp(ip);
+  if (p === null) return ip;
+  if (p.v === 4) return `${p.text.slice(0, p.text.lastIndexOf('.'))}.0/24`;
+  const top = p.n >> 80n;
+  return `${((top >> 32n) & 0xffffn).toString(16)}:${((top >> 16n) & 0xffffn).toString(16)}:${(top & 0xffffn).toString(16)}::/48`;
 }
 
 /** Same shape as CampaignRequest/CampaignSnapshot in counter-store.ts (declared here to stay compatible while that interface grows). */
@@ -178,7 +196,7 @@ export class RedisCounterStore implements CounterStore {
     for (const l of req.limits) limits += `${limits === '' ? '' : ','}${l.messages},${l.recipients}`;
     const packed =
       `${nowSec}\n${req.stage === 'rcpt' ? 'r' : req.stage === 'message' ? 'm' : 'a'}\n${req.authOk === true ? 1 : 0}\n${req.messages}\n${req.recipients}\n` +
-      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.sender}`;
+      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.ip === null ? '' : networkOf(req.ip)}\n${req.sender}`;
     const r = (await this.run(this.observeLua, [k.counters, this.keys.index(Math.floor(nowSec / DAY), req.sender)], [packed])) as (number | string | null)[];
     const exW = Number(r[2]);
     const exceeded: Exceeded | null =
@@ -197,7 +215,10 @@ export class RedisCounterStore implements CounterStore {
     const nD = this.layout.distinctWindows.length;
     const distinctIps = r.slice(i, i + nD).map(Number);
     const distinctCountries = r.slice(i + nD, i + 2 * nD).map(Number);
-    return {
+    const distinctPrefixes = r.slice(i + 2 * nD, i + 3 * nD).map(Number);
+    const pf = Number(r[i + 3 * nD]);
+    // Not annotated: older versions of SenderSnapshot lack the network fields.
+    const snapshot = {
       suspended: r[0] === 1,
       admitted: r[1] === 1,
       exceeded,
@@ -206,10 +227,13 @@ export class RedisCounterStore implements CounterStore {
       authFailures: Number(r[7]),
       distinctIps,
       distinctCountries,
+      distinctPrefixes,
+      prefixFirstSeen: pf < 0 ? null : pf * 1000,
       previous,
       baselinePerHour: Number(r[9]),
       historySeconds: Number(r[8]),
     };
+    return snapshot;
   }
 
   async peek(sender: SenderId, now: EpochMs): Promise<PeekResult> {
