@@ -62,6 +62,14 @@ export interface DetectionRule {
   readonly autoReleaseAfter: number | null;
 }
 
+/** Distinct sources of one ID in a window: networks (IPv4 /24, IPv6 /48) or single addresses. */
+export interface SourceCountRule extends DetectionRule {
+  readonly window: number;
+  readonly distinct: number;
+  /** 'prefix' counts networks (default; phones behind carrier NAT stay in a few), 'address' single addresses. */
+  readonly by: 'prefix' | 'address';
+}
+
 export interface FumidaiConfig {
   readonly dataDir: string;
   readonly policy: {
@@ -86,15 +94,28 @@ export interface FumidaiConfig {
     readonly subBuckets: number;
   };
   readonly detection: {
-    readonly sustainedBreach: DetectionRule & { readonly window: number; readonly refusals: number };
-    readonly manySourceIps: DetectionRule & { readonly window: number; readonly distinct: number };
-    readonly burstSourceIps: DetectionRule & { readonly window: number; readonly distinct: number };
+    readonly sustainedBreach: DetectionRule & {
+      readonly window: number;
+      readonly refusals: number;
+      /**
+       * Seconds a source network (IPv4 /24, IPv6 /48) must have been known for the ID to be
+       * "familiar": refusals from a familiar network only notify (the limits keep deferring);
+       * from an unfamiliar one they suspend as `action` says. null: always `action`.
+       */
+      readonly familiarAfter: number | null;
+    };
+    readonly manySourceIps: SourceCountRule;
+    readonly burstSourceIps: SourceCountRule;
+    /** Distinct source networks over a day: slow botnets that stay under the per-hour rules. */
+    readonly dailySourceIps: SourceCountRule;
     readonly baselineJump: DetectionRule & {
       readonly window: number;
       readonly factor: number;
       readonly minMessages: number;
       readonly minHistory: number;
       readonly tau: number;
+      /** Skip IDs an operator has given their own limits or a bulk window (active, or ended within `window`). */
+      readonly exemptOverrides: boolean;
     };
     readonly failedLoginsThenSuccess: DetectionRule & { readonly window: number; readonly failures: number };
   };

@@ -41,9 +41,10 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
     subBuckets: 10,
   },
   detection: {
-    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20 },
-    manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 10 },
-    burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 6 },
+    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20, familiarAfter: 7 * 86400 },
+    manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 8, by: 'prefix' },
+    burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 6, by: 'prefix' },
+    dailySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 86400, distinct: 12, by: 'prefix' },
     baselineJump: {
       enabled: true,
       action: 'suspend',
@@ -53,6 +54,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
       minMessages: 60,
       minHistory: 7 * 86400,
       tau: 7 * 86400,
+      exemptOverrides: true,
     },
     failedLoginsThenSuccess: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, failures: 20 },
   },

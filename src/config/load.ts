@@ -23,6 +23,7 @@ const DURATION_KEYS = new Set([
   'detection.*.autoReleaseAfter',
   'detection.*.minHistory',
   'detection.*.tau',
+  'detection.*.familiarAfter',
   'suspension.autoReleaseCooldown',
   'source.abroad.maxTravel',
   'source.regions.window',

@@ -34,6 +34,12 @@ function rule(description: string, extra: Record<string, unknown>): Record<strin
   };
 }
 
+const sourceCount = {
+  window: duration,
+  distinct: { type: 'integer', minimum: 2 },
+  by: { enum: ['prefix', 'address'], description: "count distinct networks (IPv4 /24, IPv6 /48; default) or single addresses" },
+} as const;
+
 const countryCode = { type: 'string', pattern: '^[A-Z]{2}$' } as const;
 const scale = { type: 'number', exclusiveMinimum: 0, maximum: 1 } as const;
 const domain = { type: 'string', pattern: '^[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$' } as const;
@@ -159,24 +165,24 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        sustainedBreach: rule('Suspend after many refused attempts (limit breaches) in a window.', {
+        sustainedBreach: rule('Suspend after many refused attempts (limit breaches) in a window; from a familiar source network only notify.', {
           window: duration,
           refusals: positiveInt,
+          familiarAfter: {
+            oneOf: [duration, { type: 'null' }],
+            description: 'A source network (IPv4 /24, IPv6 /48) first seen for the ID at least this long ago is familiar: refusals from it only notify (the limits keep deferring). null: no exception.',
+          },
         }),
-        manySourceIps: rule('Suspend when an ID is used from many distinct source IPs in a window.', {
-          window: duration,
-          distinct: { type: 'integer', minimum: 2 },
-        }),
-        burstSourceIps: rule('The same over a short window (botnets rotate addresses per message).', {
-          window: duration,
-          distinct: { type: 'integer', minimum: 2 },
-        }),
+        manySourceIps: rule('Suspend when an ID is used from many distinct source networks (or addresses) in a window.', sourceCount),
+        burstSourceIps: rule('The same over a short window (botnets rotate addresses per message).', sourceCount),
+        dailySourceIps: rule('The same over a day (slow botnets that stay under the hourly rules).', sourceCount),
         baselineJump: rule("Suspend when an ID sends far more than its own baseline.", {
           window: duration,
           factor: { type: 'number', minimum: 1 },
           minMessages: positiveInt,
           minHistory: duration,
           tau: duration,
+          exemptOverrides: { type: 'boolean', description: 'Skip IDs with their own limits or a bulk window (active or ended within window): the operator approved their volume.' },
         }),
         failedLoginsThenSuccess: rule('Suspend on a successful login after a run of failed ones.', {
           window: duration,

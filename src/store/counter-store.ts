@@ -94,6 +94,17 @@ export interface SenderSnapshot {
   readonly distinctIps: readonly number[];
   /** Distinct countries (of addresses with a known place) per distinct window, this event's included. */
   readonly distinctCountries: readonly number[];
+  /**
+   * Distinct source networks (IPv4 /24, IPv6 /48: src/store/source-prefix.ts) per distinct
+   * window, this event's included; counted over the addresses the store keeps.
+   */
+  readonly distinctPrefixes: readonly number[];
+  /**
+   * When this event's address network (prefix) was first seen for the sender, this event
+   * included when it records its address (a new network gives `now`); null without an
+   * address, or when the network is not (yet) recorded (e.g. a failed login from it).
+   */
+  readonly prefixFirstSeen: EpochMs | null;
   /** The last place seen from another address, before this event; null when none is known. */
   readonly previous: PreviousPlace | null;
   /** Messages per hour averaged over the baseline time constant, before this message. */

@@ -186,6 +186,20 @@ export function counterStoreSuite(name: string, open: (layout: CounterLayout) =>
       assert.deepEqual([later.distinctPrefixes, later.prefixFirstSeen], [[0, 3], T]);
     });
 
+    it('networks: IPv6 addresses in one /48 are one network, an IPv4-mapped address is its IPv4 /24; first-seen is the network\'s earliest address', async () => {
+      const a = fresh('prefix6');
+      await s.observe(rcpt(a, T, { ip: '126.0.0.1' }));
+      const v4b = await s.observe(rcpt(a, T + 5000, { ip: '126.0.0.200' }));
+      assert.deepEqual([v4b.distinctIps, v4b.distinctPrefixes, v4b.prefixFirstSeen], [[2, 2], [1, 1], T]);
+      await s.observe(rcpt(a, T + 20_000, { ip: '2001:db8:1:2::1' }));
+      const v6b = await s.observe(rcpt(a, T + 30_000, { ip: '2001:db8:1:ffff::9' }));
+      assert.deepEqual([v6b.distinctIps, v6b.distinctPrefixes, v6b.prefixFirstSeen], [[4, 4], [2, 2], T + 20_000]);
+      const mapped = await s.observe(rcpt(a, T + 40_000, { ip: '::ffff:126.0.0.7' }));
+      assert.deepEqual([mapped.distinctPrefixes, mapped.prefixFirstSeen], [[2, 2], T]);
+      // A later recipient of a transaction (messages 0) from a known network reads its time.
+      assert.equal((await s.observe(rcpt(a, T + 50_000, { ip: '2001:db8:1:7::7', messages: 0 }))).prefixFirstSeen, T + 20_000);
+    });
+
     it('the previous place is the latest other address with a known place', async () => {
       const a = fresh('travel');
       const first = await s.observe(auth(a, T, true, '126.0.0.1', JP));

@@ -17,7 +17,7 @@ describe('detection of compromised IDs', () => {
     assert.match(results[3]!.text!, /suspended/);
     const s = await f.records.activeSuspension(senderId('victim'));
     assert.equal(s?.rule, 'burst-source-ips');
-    assert.deepEqual(s?.figures, { distinctIps: 4, threshold: 4, window: 600 });
+    assert.deepEqual(s?.figures, { distinctPrefixes: 4, distinctIps: 4, threshold: 4, window: 600 });
     assert.equal(s?.autoReleaseAt, null);
     const audit = await f.records.auditLog({ sender: senderId('victim'), limit: 10 });
     assert.equal(audit[0]?.action, 'suspend');
@@ -31,6 +31,70 @@ describe('detection of compromised IDs', () => {
     const ips = ['126.1.2.3', '126.1.2.3', '1.72.4.5', '1.72.9.9', '126.1.2.3', '1.72.4.5'];
     for (const [i, ip] of ips.entries()) assert.equal((await f.send('commuter', { ip, at: T0 + i * 15 * MIN })).action, 'accept');
     assert.equal(await f.records.activeSuspension(senderId('commuter')), null);
+    await f.close();
+  });
+
+  it('a phone behind carrier NAT: a new address per message within one /24 is one network, not suspended', async () => {
+    const f = fixture();
+    for (let i = 0; i < 12; i++) assert.equal((await f.send('phone', { ip: `1.72.4.${10 + i}`, at: T0 + i * 40_000 })).action, 'accept');
+    assert.equal(await f.records.activeSuspension(senderId('phone')), null);
+    // The same spread over separate networks is a botnet.
+    const g = fixture();
+    const actions: string[] = [];
+    for (let i = 0; i < 7; i++) actions.push((await g.send('bots', { ip: `45.${i + 1}.7.9`, at: T0 + i * 40_000 })).action);
+    assert.deepEqual(actions, ['accept', 'accept', 'accept', 'accept', 'accept', 'reject', 'reject']);
+    assert.equal((await g.records.activeSuspension(senderId('bots')))?.rule, 'burst-source-ips');
+    await f.close();
+    await g.close();
+  });
+
+  it('by: address counts single addresses, as before', async () => {
+    const f = fixture({ detection: { burstSourceIps: { by: 'address', distinct: 6 } } });
+    const actions: string[] = [];
+    for (let i = 0; i < 7; i++) actions.push((await f.send('phone', { ip: `1.72.4.${10 + i}`, at: T0 + i * 40_000 })).action);
+    assert.equal(actions[5], 'reject');
+    assert.deepEqual((await f.records.activeSuspension(senderId('phone')))?.figures, { distinctIps: 6, threshold: 6, window: 600 });
+    await f.close();
+  });
+
+  it('daily networks: a slow botnet, one new network per message, is suspended at the daily threshold', async () => {
+    const f = fixture();
+    const slow = f.config.detection.dailySourceIps.distinct;
+    const actions: string[] = [];
+    for (let i = 0; i < slow + 1; i++) actions.push((await f.send('slow', { ip: `45.${i + 1}.7.9`, at: T0 + i * 30 * MIN })).action);
+    assert.equal(actions.indexOf('reject'), slow - 1);
+    assert.equal((await f.records.activeSuspension(senderId('slow')))?.rule, 'daily-source-ips');
+    await f.close();
+  });
+
+  it('sustained breaches from a familiar network (the office, known for a week) defer and notify but do not suspend', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
+    const id = senderId('newsletter');
+    await f.send(id, { ip: '203.0.113.10', at: T0 });
+    const start = T0 + 8 * DAY;
+    const actions: string[] = [];
+    // Another address of the office /24 (the NAT's pool): still the familiar network.
+    for (let i = 0; i < 12; i++) actions.push((await f.send(id, { ip: '203.0.113.11', at: start + i * 100 })).action);
+    assert.deepEqual(actions, ['accept', 'accept', ...new Array(10).fill('defer')]);
+    assert.equal(await f.records.activeSuspension(id), null);
+    const notices = (await f.records.notices(id, 50)).filter((n) => n.kind === 'suspicious');
+    assert.equal(notices.length, 1, 'one notice per breach window, not one per refusal');
+    assert.equal(notices[0]!.data.rule, 'sustained-breach');
+    // A week later the same ID pushes from a network it never used: suspended.
+    const later = start + 7 * DAY;
+    const blast: string[] = [];
+    for (let i = 0; i < 8; i++) blast.push((await f.send(id, { ip: '198.51.100.77', at: later + i * 100 })).action);
+    assert.deepEqual(blast, ['accept', 'accept', 'defer', 'defer', 'defer', 'defer', 'reject', 'reject']);
+    assert.equal((await f.records.activeSuspension(id))?.rule, 'sustained-breach');
+    await f.close();
+  });
+
+  it('sustained breaches from a network first seen less than familiarAfter ago suspend (a new server blasting)', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
+    const id = senderId('victim2');
+    await f.send(id, { ip: '198.51.100.77', at: T0 });
+    for (let i = 0; i < 8; i++) await f.send(id, { ip: '198.51.100.77', at: T0 + 6 * DAY + i * 100 });
+    assert.equal((await f.records.activeSuspension(id))?.rule, 'sustained-breach');
     await f.close();
   });
 
@@ -80,6 +144,20 @@ describe('detection of compromised IDs', () => {
     assert.equal((await f.records.activeSuspension(steady))?.rule, 'baseline-jump');
     assert.ok(stoppedAt >= 59 && stoppedAt <= 61, `stopped after ${stoppedAt} messages`);
     for (let i = 0; i < 200; i++) assert.equal((await f.send('newcomer', { at: T0 + 11 * DAY + i * 1000 })).action, 'accept');
+    await f.close();
+  });
+
+  it('baseline jump leaves alone IDs with operator-set limits or a (recent) bulk window', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 1000, recipients: 10000 }, { name: 'hour', seconds: 3600, messages: 5000, recipients: 10000 }] } });
+    const raised = [{ messages: 1000, recipients: 10000 }, { messages: 5000, recipients: 10000 }];
+    const base = { bulkWindows: [], createdAt: T0 };
+    await f.records.putUser({ ...base, sender: senderId('merge'), limits: raised });
+    await f.records.putUser({ ...base, sender: senderId('campaign'), limits: null, bulkWindows: [{ from: T0 + 11 * DAY - 3600_000, until: T0 + 11 * DAY + 60_000, limits: raised, reason: 'monthly newsletter' }] });
+    for (let d = 0; d < 10; d++) for (let k = 0; k < 5; k++) for (const id of ['merge', 'campaign', 'plain']) await f.send(id, { at: T0 + d * DAY + k * 3600_000 });
+    for (let i = 0; i < 150; i++) for (const id of ['merge', 'campaign', 'plain']) await f.send(id, { at: T0 + 11 * DAY + i * 1000 });
+    assert.equal(await f.records.activeSuspension(senderId('merge')), null);
+    assert.equal(await f.records.activeSuspension(senderId('campaign')), null, 'the bulk window ended a minute in; still exempt within the hour after');
+    assert.equal((await f.records.activeSuspension(senderId('plain')))?.rule, 'baseline-jump');
     await f.close();
   });
 

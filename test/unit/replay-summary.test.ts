@@ -25,8 +25,10 @@ describe('replay summary arithmetic', () => {
       spoofing: { enabled: false },
       limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] },
       detection: {
-        burstSourceIps: { window: '10m', distinct: 3 },
+        // counted by single address (the addresses below share /24s)
+        burstSourceIps: { window: '10m', distinct: 3, by: 'address' },
         manySourceIps: { enabled: false },
+        dailySourceIps: { enabled: false },
         sustainedBreach: { enabled: false },
         baselineJump: { enabled: false },
         failedLoginsThenSuccess: { enabled: false },

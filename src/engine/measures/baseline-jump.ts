@@ -1,14 +1,27 @@
 import { formatDuration } from '../../config/duration.ts';
+import type { UserSettings } from '../../store/record-store.ts';
 import type { Finding, Measure } from '../measure.ts';
+import type { EpochMs } from '../types.ts';
+
+/** An operator approved this ID's volume: own limits, or a bulk window active or ended within `window` seconds. */
+function hasOverride(settings: UserSettings | null, now: EpochMs, window: number): boolean {
+  if (settings === null) return false;
+  if (settings.limits !== null) return true;
+  for (const b of settings.bulkWindows) if (b.from <= now && now < b.until + window * 1000) return true;
+  return false;
+}
 
 // Countermeasure 1, detection: a sudden jump against the ID's own history. Only for IDs
-// with enough history; new IDs are covered by the fixed limits.
+// with enough history; new IDs are covered by the fixed limits. IDs whose volume an
+// operator approved (own limits, a bulk window) are left to those limits: their weekly
+// newsletter is a jump by design.
 export const baselineJump: Measure = {
   name: 'baseline-jump',
-  assess({ event, snapshot, config }): Finding | null {
+  assess({ event, snapshot, config, settings }): Finding | null {
     const rule = config.detection.baselineJump;
     if (!rule.enabled || event.kind !== 'message' || !snapshot.admitted) return null;
     if (snapshot.historySeconds < rule.minHistory) return null;
+    if (rule.exemptOverrides && hasOverride(settings, event.t, rule.window)) return null;
     const w = config.limits.windows.findIndex((x) => x.seconds === rule.window);
     const recent = snapshot.windows[w]?.messages ?? 0;
     const expected = snapshot.baselinePerHour * (rule.window / 3600);

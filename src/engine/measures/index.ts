@@ -8,7 +8,7 @@ import { senderSpoofing } from './sender-spoofing.ts';
 import { sourceCountry } from './source-country.ts';
 import { impossibleTravel, sourceCountries } from './source-regions.ts';
 import { sourceReputation } from './source-reputation.ts';
-import { burstSourceIps, manySourceIps } from './source-ips.ts';
+import { burstSourceIps, dailySourceIps, manySourceIps } from './source-ips.ts';
 import { suspensionGate } from './suspension-gate.ts';
 import { sustainedBreach } from './sustained-breach.ts';
 
@@ -19,6 +19,7 @@ export const MEASURES: readonly Measure[] = [
   sustainedBreach,
   burstSourceIps,
   manySourceIps,
+  dailySourceIps,
   baselineJump,
   failedLoginsThenSuccess,
   sourceReputation,

@@ -3,16 +3,31 @@ import type { Finding, Measure } from '../measure.ts';
 
 // Countermeasure 1, detection: a client that keeps pushing after being told to slow down
 // is a bulk tool, not a person. Each refused transaction counts once.
+//
+// A bulk tool on the ID's own familiar network (IPv4 /24 or IPv6 /48 first seen at least
+// `familiarAfter` ago: the office, the home line) is most likely the user's own mail-merge:
+// the limits keep deferring it and the user gets a notice, but sending is not suspended.
+// From a network new to the ID (a rented server, a bot) the refusals suspend. The residual
+// risk is malware on the user's own machine, which sends from the familiar network: it is
+// held to the limits and reported, not stopped (docs/limits.md).
 export const sustainedBreach: Measure = {
   name: 'sustained-breach',
-  assess({ snapshot, config }): Finding | null {
+  assess({ event, snapshot, config }): Finding | null {
     const rule = config.detection.sustainedBreach;
     if (!rule.enabled || snapshot.exceeded === null || snapshot.breaches < rule.refusals) return null;
+    const figures: Record<string, number> = { refusals: snapshot.breaches, threshold: rule.refusals };
+    const known = snapshot.prefixFirstSeen;
+    const familiar = rule.familiarAfter !== null && known !== null && event.t - known >= rule.familiarAfter * 1000;
+    if (known !== null) figures.sourceAgeDays = Number(((event.t - known) / 86_400_000).toFixed(1));
     const detail = `${snapshot.breaches} refused attempts in ${formatDuration(rule.window)}, threshold ${rule.refusals}`;
+    if (familiar) {
+      const reason = { module: 'detection', rule: 'sustained-breach', detail: `${detail}; from a familiar network (known ${figures.sourceAgeDays} d): notified, not suspended`, figures };
+      return { action: 'accept', reason, notice: { kind: 'suspicious', data: { rule: 'sustained-breach', ...figures }, onceWithin: rule.window } };
+    }
     return {
       action: 'accept',
-      reason: { module: 'detection', rule: 'sustained-breach', detail, figures: { refusals: snapshot.breaches, threshold: rule.refusals } },
-      suspend: { rule: 'sustained-breach', detail, figures: { refusals: snapshot.breaches, threshold: rule.refusals }, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
+      reason: { module: 'detection', rule: 'sustained-breach', detail, figures },
+      suspend: { rule: 'sustained-breach', detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
     };
   },
 };

@@ -15,6 +15,7 @@ import type {
   TopMetric,
   WindowCount,
 } from '../counter-store.ts';
+import { sourcePrefix } from '../source-prefix.ts';
 import { CampaignTracker } from './campaign-tracker.ts';
 import { intToIpv4, ipv4ToInt } from './ip-key.ts';
 import { addSaturating, advance, ringShape, sum, sumAt, type RingShape } from './ring-series.ts';
@@ -240,6 +241,8 @@ export class MemoryCounterStore implements CounterStore {
       distinctIps[i] = this.distinctIpsSince(slot, nowSec - dw[i]!);
       distinctCountries[i] = this.distinctCountriesSince(slot, nowSec - dw[i]!);
     }
+    const distinctPrefixes = new Array<number>(dw.length).fill(0);
+    const prefixFirst = this.prefixStats(slot, nowSec, req.ip, distinctPrefixes);
 
     return {
       suspended: isSuspended,
@@ -250,6 +253,8 @@ export class MemoryCounterStore implements CounterStore {
       authFailures,
       distinctIps,
       distinctCountries,
+      distinctPrefixes,
+      prefixFirstSeen: prefixFirst === 0 ? null : prefixFirst * 1000,
       previous,
       baselinePerHour,
       historySeconds: nowSec - this.firstSeen[slot]!,
@@ -352,6 +357,32 @@ export class MemoryCounterStore implements CounterStore {
     let n = 0;
     for (const s of this.overflow.get(slot)!.values()) if (s.last > sinceSec) n++;
     return n;
+  }
+
+  /**
+   * Distinct prefixes per distinct window (into `out`) and the first-seen second of `ip`'s
+   * prefix (0 when not recorded), derived from the kept addresses at read time: nothing more
+   * is stored per sender (docs/performance.md).
+   */
+  private prefixStats(slot: number, nowSec: number, ip: string | null, out: number[]): number {
+    const mode = this.flags[slot]! & MODE_MASK;
+    const dw = this.layout.distinctWindows;
+    const mine = ip === null ? null : sourcePrefix(ip);
+    if (mode === IP_INLINE) {
+      const last = this.ipLast[slot]!;
+      for (let i = 0; i < dw.length; i++) out[i] = last > nowSec - dw[i]! ? 1 : 0;
+      return mine !== null && sourcePrefix(intToIpv4(this.ip4[slot]!)) === mine ? this.ipFirst[slot]! : 0;
+    }
+    if (mode !== IP_OVERFLOW) return 0;
+    let first = 0;
+    const sets: Set<string>[] = dw.map(() => new Set<string>());
+    for (const [addr, s] of this.overflow.get(slot)!) {
+      const p = sourcePrefix(addr) ?? addr;
+      if (p === mine && (first === 0 || s.first < first)) first = s.first;
+      for (let i = 0; i < dw.length; i++) if (s.last > nowSec - dw[i]!) sets[i]!.add(p);
+    }
+    for (let i = 0; i < dw.length; i++) out[i] = sets[i]!.size;
+    return first;
   }
 
   private distinctCountriesSince(slot: number, sinceSec: number): number {
