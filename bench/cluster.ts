@@ -15,7 +15,7 @@
 //
 // Options: --connections 8,24  --duration S  --warmup S  --users N  --repeat N
 //          --redis URL --postgres URL (an admin database; a scratch database is created
-//          and dropped)  --no-redis-benchmark  --json FILE
+//          and dropped)  --no-redis-benchmark  --redis-benchmark-only  --json FILE
 import { execFile, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -46,6 +46,7 @@ const { values: argv } = parseArgs({
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
     postgres: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     'no-redis-benchmark': { type: 'boolean', default: false },
+    'redis-benchmark-only': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -251,7 +252,7 @@ async function redisBenchmark(redis: Redis, url: string): Promise<RedisBench[] |
     const before = await redis.info('commandstats');
     // KEYS: the sender's counters hash (its other keys are derived from it) and the index;
     // ARGV: the packed request (see observeScript), a message of one recipient.
-    const packed = [now, 'm', '0', '1', '1', '126.1.1.1', '0', '', '', '', `${LIMIT},${LIMIT}`, 'sender'].join('\n');
+    const packed = [now, 'm', '0', '1', '1', '126.1.1.1', '0', '', '', '', `${LIMIT},${LIMIT}`, '126.1.1.0/24', 'sender'].join('\n');
     const args = ['-h', u.hostname, '-p', u.port || '6379', '-c', String(clients), '-P', String(pipeline), '-n', '200000', '-r', '100000', '--csv',
       'EVALSHA', sha, '2', 'fumidai_rbench:{s:__rand_int__}:c', 'fumidai_rbench:{i}:a:0', packed];
     let text: string;
@@ -300,7 +301,7 @@ async function main(): Promise<void> {
   ].join('\n');
   const rows: Row[] = [];
   try {
-    for (let rep = 0; rep < Number(argv.repeat); rep++) {
+    for (let rep = 0; rep < (argv['redis-benchmark-only'] ? 0 : Number(argv.repeat)); rep++) {
       for (const total of CONNS) {
         for (const setup of ['embedded', 'redis-postgres', 'redis-postgres x3', 'redis-postgres x3 (conns per node)'] as const) {
           const n = setup.startsWith('redis-postgres x3') ? 3 : 1;
