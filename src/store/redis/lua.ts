@@ -272,14 +272,27 @@ if bv ~= 0 then
   if dt < 0 then dt = 0 end
   rate = bv * math.exp(-dt / TAU) / TAU * 3600
 end
-local fields = {'r', struct.pack(FMT, unpack(c)), 'l', lastSec, 'f', first}
-if stage == 'm' and admitted then
-  fields[#fields + 1] = 'bv'
-  fields[#fields + 1] = string.format('%.17g', rate * TAU / 3600 + msgs)
-  fields[#fields + 1] = 'bt'
-  fields[#fields + 1] = now
+-- Write back only when something changed: a cell was added to, a ring moved to a new
+-- bucket (cells were cleared), the sender is new, or a minute passed (so the last-update
+-- time is never more than a minute old). Keeping an older last-update time within the
+-- same buckets of every ring changes nothing: the rings depend only on bucket numbers.
+local dirty = fresh or not h[1] or (stage == 'm' and admitted) or (exW > 0 and msgs > 0) or (stage == 'a' and not authOk)
+if not dirty then
+  for w = 1, NW do
+    if math.floor(now / RB[w]) > math.floor(prevSec / RB[w]) then dirty = true break end
+  end
+  if math.floor(now / BB) > math.floor(prevSec / BB) or math.floor(now / AB) > math.floor(prevSec / AB) then dirty = true end
 end
-redis.call('HSET', H, unpack(fields))
+if dirty then
+  local fields = {'r', struct.pack(FMT, unpack(c)), 'l', lastSec, 'f', first}
+  if stage == 'm' and admitted then
+    fields[#fields + 1] = 'bv'
+    fields[#fields + 1] = string.format('%.17g', rate * TAU / 3600 + msgs)
+    fields[#fields + 1] = 'bt'
+    fields[#fields + 1] = now
+  end
+  redis.call('HSET', H, unpack(fields))
+end
 if fresh then redis.call('PEXPIRE', H, CTTL) end
 
 -- The last place seen from another address (impossible-travel checks).
