@@ -14,8 +14,7 @@ import type {
   TopMetric,
   WindowCount,
 } from '../counter-store.ts';
-import { parseIp } from '../../geo/ip.ts';
-import { ipv4ToInt } from '../memory/ip-key.ts';
+import { sourcePrefix } from '../source-prefix.ts';
 import { ringShape } from '../memory/ring-series.ts';
 import { counterTtlFor, observeScript, peekScript, SUSPEND_SCRIPT, TIME_SCRIPT, topValueScript, type ScriptParams } from './lua.ts';
 import { keySlot, SLOTS, tagForSlot } from './slots.ts';
@@ -51,22 +50,6 @@ class Script {
 
 function isNoScript(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith('NOSCRIPT');
-}
-
-/**
- * The network of a client address for distinct-source counting: IPv4 /24, IPv6 /48
- * (IPv4-mapped as IPv4). The same function as src/store/source-prefix.ts's sourcePrefix,
- * which the memory store uses (kept here so this store builds on its own; the
- * conformance suite checks that both stores count the same networks).
- */
-export function networkOf(ip: string): string {
-  const dot = ip.lastIndexOf('.');
-  if (dot > 0 && !ip.includes(':')) return ipv4ToInt(ip) === 0 ? ip : `${ip.slice(0, dot)}.0/24`;
-  const p = parseIp(ip);
-  if (p === null) return ip;
-  if (p.v === 4) return `${p.text.slice(0, p.text.lastIndexOf('.'))}.0/24`;
-  const top = p.n >> 80n;
-  return `${((top >> 32n) & 0xffffn).toString(16)}:${((top >> 16n) & 0xffffn).toString(16)}:${(top & 0xffffn).toString(16)}::/48`;
 }
 
 /** Same shape as CampaignRequest/CampaignSnapshot in counter-store.ts (declared here to stay compatible while that interface grows). */
@@ -196,7 +179,7 @@ export class RedisCounterStore implements CounterStore {
     for (const l of req.limits) limits += `${limits === '' ? '' : ','}${l.messages},${l.recipients}`;
     const packed =
       `${nowSec}\n${req.stage === 'rcpt' ? 'r' : req.stage === 'message' ? 'm' : 'a'}\n${req.authOk === true ? 1 : 0}\n${req.messages}\n${req.recipients}\n` +
-      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.ip === null ? '' : networkOf(req.ip)}\n${req.sender}`;
+      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.ip === null ? '' : (sourcePrefix(req.ip) ?? req.ip)}\n${req.sender}`;
     const r = (await this.run(this.observeLua, [k.counters, this.keys.index(Math.floor(nowSec / DAY), req.sender)], [packed])) as (number | string | null)[];
     const exW = Number(r[2]);
     const exceeded: Exceeded | null =
