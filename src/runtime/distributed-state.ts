@@ -3,9 +3,9 @@ import { Cluster, Redis } from 'ioredis';
 import type { FumidaiConfig } from '../config/config.ts';
 import { counterLayout } from '../engine/engine.ts';
 import type { EpochMs, SenderId } from '../engine/types.ts';
-import type { CounterLayout, CounterStore, ObserveRequest, PeekResult, SenderSnapshot, SourceIpStat, TopEntry, TopMetric } from '../store/counter-store.ts';
+import type { CampaignRequest, CampaignSnapshot, CounterLayout, CounterStore, ObserveRequest, PeekResult, SenderSnapshot, SourceIpStat, TopEntry, TopMetric } from '../store/counter-store.ts';
 import { PostgresRecordStore, type PostgresHealth } from '../store/postgres/postgres-record-store.ts';
-import { RedisCounterStore, type CampaignCounts, type CampaignQuery } from '../store/redis/redis-counter-store.ts';
+import { RedisCounterStore } from '../store/redis/redis-counter-store.ts';
 
 // The distributed backend: counters in Redis/Valkey, records in PostgreSQL, shared by
 // any number of fumidai nodes. This module owns the connections and the failure
@@ -146,7 +146,7 @@ export class GuardedCounterStore implements CounterStore {
   size(): Promise<number> {
     return this.call(() => this.inner.size());
   }
-  observeCampaign(req: CampaignQuery): Promise<CampaignCounts> {
+  observeCampaign(req: CampaignRequest): Promise<CampaignSnapshot> {
     return this.call(() => this.inner.observeCampaign(req));
   }
   close(): Promise<void> {

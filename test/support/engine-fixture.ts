@@ -8,6 +8,14 @@ import { SqliteRecordStore } from '../../src/store/sqlite/sqlite-record-store.ts
 
 export const T0: EpochMs = Date.parse('2026-11-02T09:00:00Z');
 
+export interface SendOptions {
+  readonly ip?: string;
+  readonly rcpts?: number;
+  readonly at?: EpochMs;
+  readonly mailFrom?: string;
+  readonly headerFrom?: string;
+}
+
 export interface Fixture {
   readonly config: FumidaiConfig;
   readonly engine: Engine;
@@ -16,11 +24,30 @@ export interface Fixture {
   readonly records: SqliteRecordStore;
   readonly effects: Effect[];
   /** Sends one message the way the policy door does: RCPT per recipient, then END-OF-MESSAGE. */
-  send(user: string, opts?: { ip?: string; rcpts?: number; at?: EpochMs }): Promise<Verdict>;
+  send(user: string, opts?: SendOptions): Promise<Verdict>;
   close(): Promise<void>;
 }
 
 let tx = 0;
+
+/** Sends one message the way the policy door does: RCPT per recipient, then END-OF-MESSAGE. */
+export async function sendLikePolicyDoor(engine: Engine, clock: VirtualClock, user: string, opts: SendOptions = {}): Promise<Verdict> {
+  if (opts.at !== undefined) clock.set(opts.at);
+  const t = clock.now();
+  const transaction = `tx${++tx}`;
+  const base = { t, door: 'policy' as const, sender: senderId(user), ip: opts.ip ?? '126.10.20.30', mailFrom: opts.mailFrom ?? (user.includes('@') ? user : `${user}@example.jp`), transaction };
+  let admitted = 0;
+  let refusal: Verdict | null = null;
+  for (let i = 0; i < (opts.rcpts ?? 1); i++) {
+    const ev: RcptEvent = { ...base, kind: 'rcpt', recipient: `r${i}@example.com`, pendingRecipients: admitted };
+    const v = await engine.decide(ev);
+    if (v.action === 'accept') admitted++;
+    else refusal ??= v;
+  }
+  if (admitted === 0) return refusal!;
+  const msg: MessageEvent = { ...base, kind: 'message', recipientCount: admitted, size: 1000, ...(opts.headerFrom !== undefined ? { headerFrom: opts.headerFrom } : {}) };
+  return engine.decide(msg);
+}
 
 export function fixture(configDoc: unknown = {}): Fixture {
   const config = configFromObject(configDoc);
@@ -36,23 +63,7 @@ export function fixture(configDoc: unknown = {}): Fixture {
     counters,
     records,
     effects,
-    async send(user, opts = {}) {
-      if (opts.at !== undefined) clock.set(opts.at);
-      const t = clock.now();
-      const transaction = `tx${++tx}`;
-      const base = { t, door: 'policy' as const, sender: senderId(user), ip: opts.ip ?? '126.10.20.30', mailFrom: `${user}@example.jp`, transaction };
-      let admitted = 0;
-      let refusal: Verdict | null = null;
-      for (let i = 0; i < (opts.rcpts ?? 1); i++) {
-        const ev: RcptEvent = { ...base, kind: 'rcpt', recipient: `r${i}@example.com`, pendingRecipients: admitted };
-        const v = await engine.decide(ev);
-        if (v.action === 'accept') admitted++;
-        else refusal ??= v;
-      }
-      if (admitted === 0) return refusal!;
-      const msg: MessageEvent = { ...base, kind: 'message', recipientCount: admitted, size: 1000 };
-      return engine.decide(msg);
-    },
+    send: (user, opts = {}) => sendLikePolicyDoor(engine, clock, user, opts),
     async close() {
       await records.close();
     },

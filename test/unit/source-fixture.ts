@@ -2,12 +2,13 @@ import type { FumidaiConfig } from '../../src/config/config.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import { VirtualClock } from '../../src/engine/clock.ts';
 import { counterLayout, Engine } from '../../src/engine/engine.ts';
-import { senderId, type Effect, type EpochMs, type MessageEvent, type RcptEvent, type Verdict } from '../../src/engine/types.ts';
+import { senderId, type Effect, type EpochMs, type Verdict } from '../../src/engine/types.ts';
 import { bundledCountryDatabase, CountryDatabase } from '../../src/geo/country-db.ts';
 import { parseIp, specialUse } from '../../src/geo/ip.ts';
 import { GeoSourceResolver, type SourceResolverOptions } from '../../src/geo/source-resolver.ts';
 import { MemoryCounterStore } from '../../src/store/memory/memory-counter-store.ts';
 import { SqliteRecordStore } from '../../src/store/sqlite/sqlite-record-store.ts';
+import { sendLikePolicyDoor, type SendOptions } from '../support/engine-fixture.ts';
 
 // Helpers for the connection-source and spoofing tests: addresses picked by looking them
 // up in the shipped database (never guessed), and an engine with the real resolver.
@@ -55,12 +56,10 @@ export interface SourceFixture {
   readonly records: SqliteRecordStore;
   readonly resolver: GeoSourceResolver;
   readonly effects: Effect[];
-  send(user: string, opts: { ip: string; rcpts?: number; at?: EpochMs; mailFrom?: string; headerFrom?: string }): Promise<Verdict>;
+  send(user: string, opts: SendOptions & { readonly ip: string }): Promise<Verdict>;
   login(user: string, ip: string, at?: EpochMs): Promise<Verdict>;
   close(): Promise<void>;
 }
-
-let tx = 0;
 
 export function sourceFixture(configDoc: Record<string, unknown> = {}, resolverOpts: SourceResolverOptions = {}): SourceFixture {
   const config = configFromObject(configDoc);
@@ -78,23 +77,7 @@ export function sourceFixture(configDoc: Record<string, unknown> = {}, resolverO
     records,
     resolver,
     effects,
-    async send(user, opts) {
-      if (opts.at !== undefined) clock.set(opts.at);
-      const t = clock.now();
-      const transaction = `tx${++tx}`;
-      const base = { t, door: 'policy' as const, sender: senderId(user), ip: opts.ip, mailFrom: opts.mailFrom ?? (user.includes('@') ? user : `${user}@example.jp`), transaction };
-      let admitted = 0;
-      let refusal: Verdict | null = null;
-      for (let i = 0; i < (opts.rcpts ?? 1); i++) {
-        const ev: RcptEvent = { ...base, kind: 'rcpt', recipient: `r${i}@example.com`, pendingRecipients: admitted };
-        const v = await engine.decide(ev);
-        if (v.action === 'accept') admitted++;
-        else refusal ??= v;
-      }
-      if (admitted === 0) return refusal!;
-      const msg: MessageEvent = { ...base, kind: 'message', recipientCount: admitted, size: 1000, ...(opts.headerFrom !== undefined ? { headerFrom: opts.headerFrom } : {}) };
-      return engine.decide(msg);
-    },
+    send: (user, opts) => sendLikePolicyDoor(engine, clock, user, opts),
     async login(user, ip, at) {
       if (at !== undefined) clock.set(at);
       return engine.decide({ kind: 'auth', t: clock.now(), door: 'replay', sender: senderId(user), ip, ok: true });

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { EpochMs, SenderId } from '../../engine/types.ts';
 import type {
+  CampaignRequest,
+  CampaignSnapshot,
   CounterLayout,
   CounterStore,
   Exceeded,
@@ -50,17 +52,6 @@ class Script {
 
 function isNoScript(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith('NOSCRIPT');
-}
-
-/** Same shape as CampaignRequest/CampaignSnapshot in counter-store.ts (declared here to stay compatible while that interface grows). */
-export interface CampaignQuery {
-  readonly sender: SenderId;
-  readonly now: EpochMs;
-  readonly windowSeconds: number;
-  readonly fingerprints: readonly string[];
-}
-export interface CampaignCounts {
-  readonly senders: readonly number[];
 }
 
 export interface SenderKeys {
@@ -379,7 +370,7 @@ export class RedisCounterStore implements CounterStore {
    * the window, ZCARD, EXPIRE — one pipelined round trip for all fingerprints of a message
    * (each fingerprint is its own key and slot; no cross-slot script is needed).
    */
-  async observeCampaign(req: CampaignQuery): Promise<CampaignCounts> {
+  async observeCampaign(req: CampaignRequest): Promise<CampaignSnapshot> {
     if (req.fingerprints.length === 0) return { senders: [] };
     const now = Math.floor(req.now / 1000);
     const add = (p: ReturnType<Redis['pipeline']>, fp: string): void => {
