@@ -3,7 +3,7 @@ import type { FumidaiConfig } from '../config/config.ts';
 import type { CounterLayout, CounterStore, ObserveRequest } from '../store/counter-store.ts';
 import type { RecordStore, Suspension } from '../store/record-store.ts';
 import type { Clock } from './clock.ts';
-import { SEVERITY, type AssessContext, type Finding, type Measure, type NoticeRequest, type SuspendRequest } from './measure.ts';
+import { SEVERITY, type Finding, type Measure, type NoticeRequest, type SuspendRequest } from './measure.ts';
 import { MEASURES } from './measures/index.ts';
 import { limitsFor } from './measures/rate-limit.ts';
 import { distinctWindowsOf } from './measures/source-ips.ts';

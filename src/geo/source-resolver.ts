@@ -53,7 +53,7 @@ export class GeoSourceResolver implements SourceResolver {
 
   /** Throws with a message naming the setting when a file or list entry is unusable. */
   constructor(
-    private readonly config: FumidaiConfig,
+    config: FumidaiConfig,
     opts: SourceResolverOptions = {},
   ) {
     const src = config.source;

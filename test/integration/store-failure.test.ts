@@ -14,7 +14,6 @@ const req = await requireRedisPostgres('store failure: Redis/PostgreSQL outages'
 const COMMAND_TIMEOUT = 200;
 /** Policy answer deadline asserted below: a Redis timeout plus scheduling slack on a 2-core machine. */
 const DEADLINE_MS = 1000;
-const enc = encodeURIComponent;
 
 describe('store outages under traffic', { ...req, timeout: 150_000 }, () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -219,7 +219,7 @@ export class ReplayMetrics {
   /** Before an auth line's event goes to the engine. */
   auth(user: string, t: EpochMs, ok: boolean, label: ReplayLabel | null, group: string | null): void {
     this.time(t);
-    this.noteLabel(user, label, t, ok, null);
+    this.noteLabel(user, label, t, ok, group);
     if (ok) this.loginsOk++;
     else this.loginsFailed++;
   }
