@@ -202,7 +202,9 @@ export class Engine {
         : { action: worst.action, code: worst.code, enhanced: worst.enhanced, text: worst.text, reasons, effects, ...(pool !== undefined && worst.action === 'hold' ? { pool } : {}) };
     }
     await this.apply(effects, now, 'auto');
-    if (event.kind !== 'auth' && (verdict.action !== 'accept' || event.kind === 'message')) {
+    // History for `lookup`: each message once (its end), and a refusal once per transaction
+    // (at its first RCPT), not once per refused recipient.
+    if (event.kind === 'message' || (event.kind === 'rcpt' && verdict.action !== 'accept' && event.pendingRecipients === 0)) {
       this.records.recordDecision({
         t: now,
         sender: event.sender,

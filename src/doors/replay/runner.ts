@@ -49,7 +49,7 @@ export class ReplayRunner {
     this.parser = new LineParser(config);
     this.emit = opts.emit ?? null;
     this.counters = new MemoryCounterStore(counterLayout(config));
-    this.records = new SqliteRecordStore({ file: ':memory:', flushMs: 0 });
+    this.records = new SqliteRecordStore({ file: ':memory:', flushMs: 0, decisionHistory: false });
     this.engine = new Engine({
       config,
       // Country and lists from the same files as live; no DNSBL (a replay must not depend on the network).

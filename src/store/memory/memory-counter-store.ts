@@ -33,6 +33,8 @@ interface IpStat {
   country: number;
   lat: number;
   lon: number;
+  /** The address's network (sourcePrefix), computed once when the address is first kept. */
+  prefix?: string;
 }
 
 /** Beyond this many addresses per sender the least recently seen one is forgotten. */
@@ -309,7 +311,10 @@ export class MemoryCounterStore implements CounterStore {
     let set = this.overflow.get(slot);
     if (set === undefined) {
       set = new Map();
-      if (mode === IP_INLINE) set.set(intToIpv4(this.ip4[slot]!), this.inlineStat(slot));
+      if (mode === IP_INLINE) {
+        const addr = intToIpv4(this.ip4[slot]!);
+        set.set(addr, { ...this.inlineStat(slot), prefix: sourcePrefix(addr) ?? addr });
+      }
       this.overflow.set(slot, set);
       this.flags[slot] = (this.flags[slot]! & ~MODE_MASK) | IP_OVERFLOW;
     }
@@ -328,7 +333,7 @@ export class MemoryCounterStore implements CounterStore {
       return;
     }
     if (set.size >= MAX_IPS_PER_SENDER) set.delete(set.keys().next().value!);
-    set.set(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat: place ? coord(place.lat) : NO_COORD, lon: place ? coord(place.lon) : NO_COORD });
+    set.set(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat: place ? coord(place.lat) : NO_COORD, lon: place ? coord(place.lon) : NO_COORD, prefix: sourcePrefix(ip) ?? ip });
   }
 
   private previousPlace(slot: number, ip: string): PreviousPlace | null {
@@ -367,21 +372,29 @@ export class MemoryCounterStore implements CounterStore {
   private prefixStats(slot: number, nowSec: number, ip: string | null, out: number[]): number {
     const mode = this.flags[slot]! & MODE_MASK;
     const dw = this.layout.distinctWindows;
-    const mine = ip === null ? null : sourcePrefix(ip);
     if (mode === IP_INLINE) {
       const last = this.ipLast[slot]!;
       for (let i = 0; i < dw.length; i++) out[i] = last > nowSec - dw[i]! ? 1 : 0;
-      return mine !== null && sourcePrefix(intToIpv4(this.ip4[slot]!)) === mine ? this.ipFirst[slot]! : 0;
+      // The inline address is IPv4: same network when the first 24 bits agree.
+      const v4 = ip === null ? 0 : ipv4ToInt(ip);
+      return v4 !== 0 && v4 >>> 8 === this.ip4[slot]! >>> 8 ? this.ipFirst[slot]! : 0;
     }
     if (mode !== IP_OVERFLOW) return 0;
+    const mine = ip === null ? null : sourcePrefix(ip);
     let first = 0;
-    const sets: Set<string>[] = dw.map(() => new Set<string>());
+    // One pass: each network's newest time, then a count per window.
+    const newest = new Map<string, number>();
     for (const [addr, s] of this.overflow.get(slot)!) {
-      const p = sourcePrefix(addr) ?? addr;
+      const p = (s.prefix ??= sourcePrefix(addr) ?? addr);
       if (p === mine && (first === 0 || s.first < first)) first = s.first;
-      for (let i = 0; i < dw.length; i++) if (s.last > nowSec - dw[i]!) sets[i]!.add(p);
+      if (s.last > (newest.get(p) ?? -1)) newest.set(p, s.last);
     }
-    for (let i = 0; i < dw.length; i++) out[i] = sets[i]!.size;
+    for (let i = 0; i < dw.length; i++) {
+      const since = nowSec - dw[i]!;
+      let n = 0;
+      for (const t of newest.values()) if (t > since) n++;
+      out[i] = n;
+    }
     return first;
   }
 

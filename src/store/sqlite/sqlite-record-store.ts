@@ -54,6 +54,8 @@ export interface SqliteRecordStoreOptions {
   readonly flushMs?: number;
   /** Decisions older than this are pruned at each flush. */
   readonly decisionRetentionMs?: number;
+  /** False drops decision history (replay prints every decision itself). Default true. */
+  readonly decisionHistory?: boolean;
 }
 
 export class SqliteRecordStore implements RecordStore {
@@ -62,6 +64,7 @@ export class SqliteRecordStore implements RecordStore {
   private pending: DecisionRecord[] = [];
   private readonly timer: NodeJS.Timeout | null;
   private readonly retention: number;
+  private readonly keepDecisions: boolean;
   private readonly stmt;
 
   constructor(opts: SqliteRecordStoreOptions) {
@@ -72,6 +75,7 @@ export class SqliteRecordStore implements RecordStore {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.retention = opts.decisionRetentionMs ?? 7 * 86400_000;
+    this.keepDecisions = opts.decisionHistory ?? true;
     this.stmt = {
       user: this.db.prepare<[string], { settings: string }>('SELECT settings FROM users WHERE sender = ?'),
       putUser: this.db.prepare('INSERT INTO users (sender, settings) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET settings = excluded.settings'),
@@ -238,6 +242,7 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   recordDecision(d: DecisionRecord): void {
+    if (!this.keepDecisions) return;
     this.pending.push(d);
     if (this.pending.length >= 10_000) this.flushSync();
   }
