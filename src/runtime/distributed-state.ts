@@ -76,7 +76,7 @@ export class GuardedCounterStore implements CounterStore {
     this.onChange(up, why);
   }
 
-  private async call<T>(f: () => Promise<T>): Promise<T> {
+  private async call<T>(f: () => T | Promise<T>): Promise<T> {
     if (Date.now() < this.openUntil) throw new StoreUnavailableError('redis', `Redis unavailable (${this.lastError ?? 'unknown'}); not retried before ${new Date(this.openUntil).toISOString()}`);
     try {
       const v = await f();

@@ -151,7 +151,8 @@ export interface CampaignSnapshot {
 
 export interface CounterStore {
   readonly layout: CounterLayout;
-  observe(req: ObserveRequest): Promise<SenderSnapshot>;
+  /** May answer synchronously (the embedded store does); callers await it either way. */
+  observe(req: ObserveRequest): SenderSnapshot | Promise<SenderSnapshot>;
   /** Counts per window without changing anything (support tools). */
   peek(sender: SenderId, now: EpochMs): Promise<PeekResult>;
   /** The hot suspension flag; the durable record lives in the RecordStore. */

@@ -106,7 +106,8 @@ export interface AuditQuery {
 
 export interface RecordStore {
   /** Settings of a user, or null when the user has none (defaults apply). */
-  user(sender: SenderId): Promise<UserSettings | null>;
+  /** May answer synchronously from a cache (the embedded store does); callers await it either way. */
+  user(sender: SenderId): UserSettings | null | Promise<UserSettings | null>;
   putUser(settings: UserSettings): Promise<void>;
   /**
    * Bulk import (identities, abroad switch): upserts many users in one transaction. A

@@ -88,13 +88,14 @@ function parseRequest(buf: Buffer, start: number, end: number): PolicyRequest {
   while (lineStart <= text.length) {
     let nl = text.indexOf('\n', lineStart);
     if (nl < 0) nl = text.length;
-    let line = text.slice(lineStart, nl);
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new PolicyFrameError(`malformed line "${line.slice(0, 60)}"`);
-    const name = line.slice(0, eq);
+    const lineEnd = nl > lineStart && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+    const eq = text.indexOf('=', lineStart);
+    if (eq <= lineStart || eq >= lineEnd) throw new PolicyFrameError(`malformed line "${text.slice(lineStart, Math.min(lineEnd, lineStart + 60))}"`);
+    // Name and value are cut straight from the request text (two strings per line, no
+    // intermediate line string): this runs for every attribute of every request.
+    const name = text.slice(lineStart, eq);
     // Postfix says: keep the first or the last of repeated attributes; we keep the first.
-    if (!attrs.has(name)) attrs.set(name, line.slice(eq + 1));
+    if (!attrs.has(name)) attrs.set(name, text.slice(eq + 1, lineEnd));
     lineStart = nl + 1;
   }
   return attrs;

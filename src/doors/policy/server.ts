@@ -75,7 +75,7 @@ function handleConnection(
         } else {
           const verdict = await engine.decide(event);
           if (event.kind === 'rcpt' && verdict.action === 'accept') tx.admitted++;
-          reply = Buffer.from(`action=${toAction(verdict)}\n\n`);
+          reply = verdict.action === 'accept' ? DUNNO : Buffer.from(`action=${toAction(verdict)}\n\n`);
         }
       } catch (err) {
         drop(`internal error: ${(err as Error).message}`);

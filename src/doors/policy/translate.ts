@@ -20,25 +20,26 @@ export function toEvent(
   const state = req.get('protocol_state');
   if (state !== 'RCPT' && state !== 'END-OF-MESSAGE') return null;
   const login = req.get('sasl_username') ?? '';
-  const base = {
-    t,
-    door: 'policy' as const,
-    sender: login === '' ? null : senderId(login),
-    ip: nonEmpty(req.get('client_address')),
-    context: nonEmpty(req.get('policy_context')) ?? defaultContext,
-  };
+  const sender = login === '' ? null : senderId(login);
+  const ip = nonEmpty(req.get('client_address'));
+  const context = nonEmpty(req.get('policy_context')) ?? defaultContext;
   const instance = req.get('instance') ?? '';
   if (instance !== tx.instance) {
     tx.instance = instance;
     tx.admitted = 0;
   }
   const mailFrom = req.get('sender') ?? '';
+  // Object literals of one fixed shape each (no spreading): this runs for every request.
   if (state === 'RCPT') {
-    return { ...base, kind: 'rcpt', mailFrom, recipient: req.get('recipient') ?? '', pendingRecipients: tx.admitted, transaction: instance };
+    return { kind: 'rcpt', t, door: 'policy', sender, ip, context, mailFrom, recipient: req.get('recipient') ?? '', pendingRecipients: tx.admitted, transaction: instance };
   }
   return {
-    ...base,
     kind: 'message',
+    t,
+    door: 'policy',
+    sender,
+    ip,
+    context,
     mailFrom,
     recipientCount: toCount(req.get('recipient_count')),
     size: toCount(req.get('size')),

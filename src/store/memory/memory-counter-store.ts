@@ -413,7 +413,7 @@ export class MemoryCounterStore implements CounterStore {
     return seen.length;
   }
 
-  async observe(req: ObserveRequest): Promise<SenderSnapshot> {
+  observe(req: ObserveRequest): SenderSnapshot {
     return this.observeSync(req);
   }
 

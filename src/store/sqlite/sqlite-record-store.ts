@@ -18,7 +18,7 @@ import { MIGRATIONS } from './migrations.ts';
 // Records of the embedded backend: one SQLite file in WAL mode. Suspensions, releases,
 // audit entries and notices are committed before the call resolves (synchronous=FULL),
 // so kill -9 cannot lose them. Decision history is buffered and written in one
-// transaction every `flushMs`, off the request path.
+// transaction every `flushMs` (100 ms), off the request path.
 
 interface SuspensionRow {
   id: number;
@@ -103,17 +103,13 @@ export class SqliteRecordStore implements RecordStore {
       ),
       prune: this.db.prepare('DELETE FROM decisions WHERE t < ?'),
     };
-    this.timer = opts.flushMs === 0 ? null : setInterval(() => this.flushSync(), opts.flushMs ?? 500);
+    this.timer = opts.flushMs === 0 ? null : setInterval(() => this.flushSync(), opts.flushMs ?? 100);
     this.timer?.unref();
   }
 
-  async user(sender: SenderId): Promise<UserSettings | null> {
-    const cached = this.users.get(sender);
-    if (cached !== undefined) return cached;
-    const row = this.stmt.user.get(sender);
-    const settings = row ? (JSON.parse(row.settings) as UserSettings) : null;
-    this.users.set(sender, settings);
-    return settings;
+  /** Answers from the in-process cache, synchronously (no promise on the hot path). */
+  user(sender: SenderId): UserSettings | null {
+    return this.userSync(sender);
   }
 
   /** Synchronous variant for the hot path: the cache answers almost always. */
@@ -244,7 +240,9 @@ export class SqliteRecordStore implements RecordStore {
   recordDecision(d: DecisionRecord): void {
     if (!this.keepDecisions) return;
     this.pending.push(d);
-    if (this.pending.length >= 10_000) this.flushSync();
+    // Small, frequent batches: one transaction of a few hundred rows blocks the event loop
+    // for about a millisecond, where thousands would stall every policy reply behind it.
+    if (this.pending.length >= 1000) this.flushSync();
   }
 
   async recentDecisions(sender: SenderId, limit: number): Promise<readonly DecisionRecord[]> {
