@@ -10,7 +10,7 @@ Serving
   serve                         policy server + admin API with the embedded state
 Support desk (talk to a running "fumidai serve" through its admin API)
   lookup <id>                   counts per window against each limit, source IPs,
-                                recent decisions, suspension state and history
+                                recent refusals, suspension state and history
   suspend <id> --reason TEXT    suspend sending only (receiving and login still work)
   release <id>                  lift a suspension (operators can always release)
   top --by source-ips|countries|messages|recipients [--window 1h] [--limit 20]

@@ -37,7 +37,7 @@ export async function lookupCommand(config: FumidaiConfig, args: string[]): Prom
     if (r.addresses && r.addresses.length > 0) out.push(`Addresses: ${r.addresses.map((a) => `${a.address} (${a.kind})`).join(', ')}`);
     if (r.sourceIps.length > 0) out.push('', table(['source IP', 'country', 'count', 'first seen', 'last seen'], r.sourceIps.map((s) => [s.ip, s.country ?? '', s.count, isoTime(s.firstSeen), isoTime(s.lastSeen)])));
     if (r.recentDecisions.length > 0) {
-      out.push('', 'Recent decisions:', table(['time', 'stage', 'action', 'code', 'ip', 'why'], r.recentDecisions.map((d) => [isoTime(d.t), d.stage, d.action, d.code ?? '', d.ip ?? '', d.detail])));
+      out.push('', 'Recent refusals:', table(['time', 'stage', 'action', 'code', 'ip', 'why'], r.recentDecisions.map((d) => [isoTime(d.t), d.stage, d.action, d.code ?? '', d.ip ?? '', d.detail])));
     }
     if (r.history.length > 0) out.push('', 'Suspension history:', ...r.history.map((s) => `  ${suspensionLine(s)}`));
     return out.join('\n');

@@ -206,9 +206,11 @@ export class Engine {
         : { action: worst.action, code: worst.code, enhanced: worst.enhanced, text: worst.text, reasons, effects, ...(pool !== undefined && worst.action === 'hold' ? { pool } : {}) };
     }
     await this.apply(effects, now, 'auto');
-    // History for `lookup`: each message once (its end), and a refusal once per transaction
-    // (at its first RCPT), not once per refused recipient.
-    if (event.kind === 'message' || (event.kind === 'rcpt' && verdict.action !== 'accept' && event.pendingRecipients === 0)) {
+    // History for `lookup`: refusals, once per transaction (at its first RCPT or at its end),
+    // not once per refused recipient. Accepted messages are counted per window and their
+    // addresses kept; a per-message row for each of them would put a database write on the
+    // policy server's normal path (Postfix's maillog has every message already).
+    if (verdict.action !== 'accept' && (event.kind === 'message' || (event.kind === 'rcpt' && event.pendingRecipients === 0))) {
       this.records.recordDecision({
         t: now,
         sender: event.sender,

@@ -6,7 +6,7 @@ import type { DecisionRecord, RecordStore, SenderAddress, Suspension } from '../
 import { abroadPermission } from '../engine/measures/source-common.ts';
 
 // What support needs to answer "was my account abused?" (countermeasure 1, step 4):
-// counts per window against each limit, source addresses, recent decisions, and the
+// counts per window against each limit, source addresses, recent refusals, and the
 // suspension state with its history.
 
 export interface LookupReport {

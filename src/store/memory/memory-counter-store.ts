@@ -33,8 +33,6 @@ interface IpStat {
   country: number;
   lat: number;
   lon: number;
-  /** The address's network (sourcePrefix), computed once when the address is first kept. */
-  prefix?: string;
 }
 
 /** Beyond this many addresses per sender the least recently seen one is forgotten. */
@@ -67,6 +65,20 @@ function toPrevious(addr: string, s: IpStat): PreviousPlace | null {
 
 function uncoord(v: number): number {
   return v === NO_COORD ? NaN : v / 100;
+}
+
+/**
+ * The network of an address as a map key, without allocating for IPv4 (the usual case):
+ * the top 24 bits as a number; IPv6 as sourcePrefix's text ("h:h:h::/48"), IPv4-mapped
+ * IPv6 as its IPv4 number.
+ */
+function networkKey(ip: string): number | string {
+  const v4 = ipv4ToInt(ip);
+  if (v4 !== 0) return v4 >>> 8;
+  const p = sourcePrefix(ip);
+  if (p === null) return ip;
+  if (p.endsWith('/24')) return ipv4ToInt(p.slice(0, -3)) >>> 8;
+  return p;
 }
 
 export interface CounterSnapshotData {
@@ -311,10 +323,7 @@ export class MemoryCounterStore implements CounterStore {
     let set = this.overflow.get(slot);
     if (set === undefined) {
       set = new Map();
-      if (mode === IP_INLINE) {
-        const addr = intToIpv4(this.ip4[slot]!);
-        set.set(addr, { ...this.inlineStat(slot), prefix: sourcePrefix(addr) ?? addr });
-      }
+      if (mode === IP_INLINE) set.set(intToIpv4(this.ip4[slot]!), this.inlineStat(slot));
       this.overflow.set(slot, set);
       this.flags[slot] = (this.flags[slot]! & ~MODE_MASK) | IP_OVERFLOW;
     }
@@ -333,7 +342,7 @@ export class MemoryCounterStore implements CounterStore {
       return;
     }
     if (set.size >= MAX_IPS_PER_SENDER) set.delete(set.keys().next().value!);
-    set.set(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat: place ? coord(place.lat) : NO_COORD, lon: place ? coord(place.lon) : NO_COORD, prefix: sourcePrefix(ip) ?? ip });
+    set.set(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat: place ? coord(place.lat) : NO_COORD, lon: place ? coord(place.lon) : NO_COORD });
   }
 
   private previousPlace(slot: number, ip: string): PreviousPlace | null {
@@ -380,12 +389,12 @@ export class MemoryCounterStore implements CounterStore {
       return v4 !== 0 && v4 >>> 8 === this.ip4[slot]! >>> 8 ? this.ipFirst[slot]! : 0;
     }
     if (mode !== IP_OVERFLOW) return 0;
-    const mine = ip === null ? null : sourcePrefix(ip);
+    const mine = ip === null ? null : networkKey(ip);
     let first = 0;
     // One pass: each network's newest time, then a count per window.
-    const newest = new Map<string, number>();
+    const newest = new Map<number | string, number>();
     for (const [addr, s] of this.overflow.get(slot)!) {
-      const p = (s.prefix ??= sourcePrefix(addr) ?? addr);
+      const p = networkKey(addr);
       if (p === mine && (first === 0 || s.first < first)) first = s.first;
       if (s.last > (newest.get(p) ?? -1)) newest.set(p, s.last);
     }
