@@ -26,14 +26,13 @@ import pg from 'pg';
 import { counterLayout } from '../src/engine/engine.ts';
 import { configFromObject } from '../src/config/load.ts';
 import { observeScript, counterTtlFor } from '../src/store/redis/lua.ts';
-import { freePort, machineFacts, treeCpuSeconds, waitForPort } from './lib/proc.ts';
-import { childServer, removeDir, spawnLogged, tempDir, waitForLine, type RunningServer } from './lib/server.ts';
+import { freePort, machineFacts, treeCpuSeconds } from './lib/proc.ts';
+import { tempDir, type RunningServer } from './lib/server.ts';
 import { median, round } from './lib/stats.ts';
+import { serveFumidai } from './fumidai-server.ts';
 import { DEFAULT_LOAD, type ChildMessage, type LoadOptions, type LoadResult, type ParentMessage } from './policy-load.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
-const BIN = path.join(ROOT, 'bin', 'fumidai.js');
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 const { values: argv } = parseArgs({
@@ -80,18 +79,8 @@ async function startNode(state: string): Promise<Node> {
   const dir = tempDir('cluster');
   const port = await freePort();
   const metricsPort = await freePort();
-  const cfg = path.join(dir, 'fumidai.yaml');
-  writeFileSync(cfg, yaml(path.join(dir, 'data'), port, metricsPort, state));
-  const { child, output } = spawnLogged(process.execPath, [BIN, 'serve', '--config', cfg], ROOT);
-  try {
-    await waitForLine(child, /fumidai: ready/, 30_000, output);
-    await waitForPort(port, 10_000, () => child.exitCode === null);
-  } catch (e) {
-    child.kill('SIGKILL');
-    removeDir(dir);
-    throw e;
-  }
-  return { server: childServer('fumidai', port, child, () => removeDir(dir)), metricsUrl: `http://127.0.0.1:${metricsPort}` };
+  const server = await serveFumidai(dir, port, yaml(path.join(dir, 'data'), port, metricsPort, state));
+  return { server, metricsUrl: `http://127.0.0.1:${metricsPort}` };
 }
 
 async function metric(url: string, name: string): Promise<number> {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { freePort, waitForPort } from './lib/proc.ts';
-import { childServer, removeDir, spawnLogged, tempDir, waitForLine, type LimitSpec, type ServerKind } from './lib/server.ts';
+import { childServer, removeDir, spawnLogged, tempDir, waitForLine, type LimitSpec, type RunningServer, type ServerKind } from './lib/server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'fumidai.js');
@@ -42,6 +42,25 @@ function version(): string {
   return v;
 }
 
+/**
+ * Runs `fumidai serve` with `configText` written into `dir` (removed again when the server
+ * stops or fails to start); resolves once it printed "fumidai: ready" and `port` accepts.
+ */
+export async function serveFumidai(dir: string, port: number, configText: string): Promise<RunningServer> {
+  const cfg = path.join(dir, 'fumidai.yaml');
+  writeFileSync(cfg, configText);
+  const { child, output } = spawnLogged(process.execPath, [BIN, 'serve', '--config', cfg], ROOT);
+  try {
+    await waitForLine(child, /fumidai: ready/, 30_000, output);
+    await waitForPort(port, 10_000, () => child.exitCode === null);
+  } catch (e) {
+    child.kill('SIGKILL');
+    removeDir(dir);
+    throw e;
+  }
+  return childServer('fumidai', port, child, () => removeDir(dir));
+}
+
 export const fumidaiKind: ServerKind = {
   name: 'fumidai',
   slow: false,
@@ -58,17 +77,6 @@ export const fumidaiKind: ServerKind = {
   start: async (spec) => {
     const dir = tempDir('fumidai');
     const port = await freePort();
-    const cfg = path.join(dir, 'fumidai.yaml');
-    writeFileSync(cfg, configYaml(path.join(dir, 'data'), port, spec));
-    const { child, output } = spawnLogged(process.execPath, [BIN, 'serve', '--config', cfg], ROOT);
-    try {
-      await waitForLine(child, /fumidai: ready/, 30_000, output);
-      await waitForPort(port, 10_000, () => child.exitCode === null);
-    } catch (e) {
-      child.kill('SIGKILL');
-      removeDir(dir);
-      throw e;
-    }
-    return childServer('fumidai', port, child, () => removeDir(dir));
+    return serveFumidai(dir, port, configYaml(path.join(dir, 'data'), port, spec));
   },
 };
