@@ -1,4 +1,4 @@
-// npm run bench — the policy server benchmark in one go.
+// bench/run.ts (`npm run bench -- run`, and part of `npm run bench`) — the policy server benchmark in one go.
 //
 // For each server (ours, the do-nothing ceiling, policyd-rate-limit, postfwd) and each
 // number of persistent connections (1, 8, 32) it runs the same load generator
