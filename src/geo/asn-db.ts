@@ -77,11 +77,11 @@ export class AsnDatabase {
     if (name !== undefined && name !== '' && !this.orgs.has(asn)) this.orgs.set(asn, name);
   }
 
-  private loadV4(text: string): void {
-    const lines = text.split('\n');
-    const s = new Uint32Array(lines.length);
-    const e = new Uint32Array(lines.length);
-    const a = new Uint32Array(lines.length);
+  /**
+   * Calls `range` for each "start,end,asn[,org...]" line of an ip-location-db ASN file
+   * (start and end as decimal text), records organisation names, and returns the count.
+   */
+  private eachRange(lines: readonly string[], range: (n: number, start: string, end: string, asn: number) => void): number {
     let n = 0;
     for (const line of lines) {
       if (line === '') continue;
@@ -89,12 +89,23 @@ export class AsnDatabase {
       const c2 = line.indexOf(',', c1 + 1);
       const c3 = line.indexOf(',', c2 + 1);
       const asn = Number(line.slice(c2 + 1, c3 < 0 ? line.length : c3));
-      s[n] = Number(line.slice(0, c1));
-      e[n] = Number(line.slice(c1 + 1, c2));
-      a[n] = asn;
+      range(n, line.slice(0, c1), line.slice(c1 + 1, c2), asn);
       if (c3 >= 0 && !this.orgs.has(asn)) this.org(asn, csvFields(line.slice(c3 + 1))[0]);
       n++;
     }
+    return n;
+  }
+
+  private loadV4(text: string): void {
+    const lines = text.split('\n');
+    const s = new Uint32Array(lines.length);
+    const e = new Uint32Array(lines.length);
+    const a = new Uint32Array(lines.length);
+    const n = this.eachRange(lines, (i, start, end, asn) => {
+      s[i] = Number(start);
+      e[i] = Number(end);
+      a[i] = asn;
+    });
     this.v4Start = s.slice(0, n);
     this.v4End = e.slice(0, n);
     this.v4Asn = a.slice(0, n);
@@ -106,19 +117,12 @@ export class AsnDatabase {
     const s = new BigUint64Array(lines.length);
     const e = new BigUint64Array(lines.length);
     const a = new Uint32Array(lines.length);
-    let n = 0;
-    for (const line of lines) {
-      if (line === '') continue;
-      const c1 = line.indexOf(',');
-      const c2 = line.indexOf(',', c1 + 1);
-      const c3 = line.indexOf(',', c2 + 1);
-      const asn = Number(line.slice(c2 + 1, c3 < 0 ? line.length : c3));
-      s[n] = BigInt(line.slice(0, c1)) >> 64n;
-      e[n] = BigInt(line.slice(c1 + 1, c2)) >> 64n;
-      a[n] = asn;
-      if (c3 >= 0 && !this.orgs.has(asn)) this.org(asn, csvFields(line.slice(c3 + 1))[0]);
-      n++;
-    }
+    // Only the top 64 bits: allocations are /64 or shorter.
+    const n = this.eachRange(lines, (i, start, end, asn) => {
+      s[i] = BigInt(start) >> 64n;
+      e[i] = BigInt(end) >> 64n;
+      a[i] = asn;
+    });
     this.v6Start = s.slice(0, n);
     this.v6End = e.slice(0, n);
     this.v6Asn = a.slice(0, n);
