@@ -29,7 +29,7 @@ import { observeScript, counterTtlFor } from '../src/store/redis/lua.ts';
 import { freePort, machineFacts, treeCpuSeconds } from './lib/proc.ts';
 import { tempDir, type RunningServer } from './lib/server.ts';
 import { median, round } from './lib/stats.ts';
-import { serveFumidai } from './fumidai-server.ts';
+import { configYaml, serveFumidai } from './fumidai-server.ts';
 import { DEFAULT_LOAD, type ChildMessage, type LoadOptions, type LoadResult, type ParentMessage } from './policy-load.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -58,21 +58,7 @@ interface Node {
 }
 
 function yaml(dataDir: string, port: number, metricsPort: number, state: string): string {
-  return [
-    `dataDir: ${JSON.stringify(dataDir)}`,
-    'policy:',
-    '  listeners:',
-    `    - listen: "127.0.0.1:${port}"`,
-    'admin:',
-    '  listen: null',
-    'metrics:',
-    `  listen: "127.0.0.1:${metricsPort}"`,
-    'limits:',
-    '  windows:',
-    `    - { name: hour, seconds: 3600, messages: ${LIMIT}, recipients: ${LIMIT} }`,
-    state,
-    '',
-  ].join('\n');
+  return configYaml(dataDir, port, { windowSeconds: 3600, limit: LIMIT }, ['metrics:', `  listen: "127.0.0.1:${metricsPort}"`, state]);
 }
 
 async function startNode(state: string): Promise<Node> {

@@ -10,7 +10,8 @@ import { childServer, removeDir, spawnLogged, tempDir, waitForLine, type LimitSp
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'fumidai.js');
 
-function configYaml(dataDir: string, port: number | 'PORT', spec: LimitSpec): string {
+/** The benchmark's fumidai config; `extra` lines (top-level YAML) are appended. */
+export function configYaml(dataDir: string, port: number | 'PORT', spec: LimitSpec, extra: readonly string[] = []): string {
   return [
     `dataDir: ${JSON.stringify(dataDir)}`,
     'policy:',
@@ -21,6 +22,7 @@ function configYaml(dataDir: string, port: number | 'PORT', spec: LimitSpec): st
     'limits:',
     '  windows:',
     `    - { name: hour, seconds: ${spec.windowSeconds}, messages: ${spec.limit}, recipients: ${spec.limit} }`,
+    ...extra,
     '',
   ].join('\n');
 }
