@@ -84,4 +84,32 @@ describe('memory counter store', () => {
     assert.equal(s.peekSync(id('held'), T).suspended, true);
     assert.equal(s.observeSync(msg('fresh', T + 86_400_000)).windows[0]!.messages, 1);
   });
+
+  it('keeps source addresses and suspensions across export and import', () => {
+    const s = new MemoryCounterStore(LAYOUT, 2);
+    const rcpt = (sender: string, now: number, ip: string) => s.observeSync(msg(sender, now, { stage: 'rcpt', ip, place: { country: 'JP', lat: 35.7, lon: 139.7 } }));
+    rcpt('two', T, '126.0.0.1');
+    rcpt('two', T + 1000, '153.0.0.1');
+    for (let i = 0; i < 5; i++) rcpt('many', T + i, `49.96.${i}.1`);
+    rcpt('v6', T, '2001:db8::1');
+    void s.setSuspended(id('two'), true);
+    const restored = new MemoryCounterStore(LAYOUT);
+    assert.equal(restored.importState(structuredClone(s.exportState())), true);
+    for (const who of ['two', 'many', 'v6']) {
+      assert.deepEqual(restored.sourceIpsSync(id(who)), s.sourceIpsSync(id(who)), who);
+      assert.deepEqual(restored.peekSync(id(who), T + 2000), s.peekSync(id(who), T + 2000), who);
+    }
+    assert.equal(restored.peekSync(id('two'), T + 2000).suspended, true);
+    const next = restored.observeSync(msg('two', T + 3000, { stage: 'rcpt', ip: '126.0.0.2', place: { country: 'US', lat: 37, lon: -97 } }));
+    assert.equal(next.previous?.ip, '153.0.0.1');
+    assert.deepEqual(next.distinctIps, [3, 3]);
+    assert.deepEqual(next.distinctPrefixes, [2, 2], '126.0.0.2 is in the /24 of 126.0.0.1');
+  });
+
+  it('refusal and failed-login counts saturate instead of wrapping', () => {
+    const s = new MemoryCounterStore(LAYOUT);
+    let last = 0;
+    for (let i = 0; i < 300; i++) last = s.observeSync({ sender: id('bf'), now: T, ip: '192.0.2.1', stage: 'auth', authOk: false, limits: [], messages: 0, recipients: 0 }).authFailures;
+    assert.equal(last, 255);
+  });
 });

@@ -4,13 +4,18 @@
 // holds sub+1 of them: the current bucket and the `sub` before it. The window's count is
 // the sum of the ring, so an event counts for at least W and at most W + W/sub seconds
 // (never shorter than the window: a limit of N never lets N+1 through within any W).
-// Cells are Uint16 and saturate: a saturated cell already holds more than any limit the
-// config accepts (65,535), so saturation can never let an extra message through.
+// Cells saturate: a rate cell (Uint16) holds at most 65,535, more than any limit the config
+// accepts, so saturation can never let an extra message through; an event cell (Uint8:
+// refusals, failed logins) holds at most 255, more than any threshold the config accepts.
 //
 // All rings of one sender move together, so they share one "last update" time per
 // sender instead of keeping a bucket index each (memory: see docs/performance.md).
 
 export const CELL_MAX = 0xffff;
+export const EVENT_CELL_MAX = 0xff;
+
+/** Rate rings are Uint16, event rings Uint8 (memory: docs/performance.md). */
+export type Cells = Uint16Array | Uint8Array;
 
 export interface RingShape {
   /** Seconds per bucket. */
@@ -29,7 +34,7 @@ export function ringShape(windowSeconds: number, subBuckets: number): RingShape 
  * backwards counts into the newest bucket, so replayed files and clock steps cannot
  * corrupt the ring.
  */
-export function advance(cells: Uint16Array, base: number, shape: RingShape, prevSec: number, nowSec: number): number {
+export function advance(cells: Cells, base: number, shape: RingShape, prevSec: number, nowSec: number): number {
   const prev = Math.floor(prevSec / shape.bucket);
   const idx = Math.floor(nowSec / shape.bucket);
   if (prevSec === 0 || idx - prev >= shape.cells) {
@@ -41,14 +46,14 @@ export function advance(cells: Uint16Array, base: number, shape: RingShape, prev
   return base + (idx % shape.cells);
 }
 
-export function sum(cells: Uint16Array, base: number, shape: RingShape): number {
+export function sum(cells: Cells, base: number, shape: RingShape): number {
   let s = 0;
   for (let i = 0; i < shape.cells; i++) s += cells[base + i]!;
   return s;
 }
 
 /** The count a reader sees at `nowSec` without moving the ring (support tools). */
-export function sumAt(cells: Uint16Array, base: number, shape: RingShape, prevSec: number, nowSec: number): number {
+export function sumAt(cells: Cells, base: number, shape: RingShape, prevSec: number, nowSec: number): number {
   if (prevSec === 0) return 0;
   const prev = Math.floor(prevSec / shape.bucket);
   const idx = Math.max(prev, Math.floor(nowSec / shape.bucket));
@@ -57,7 +62,7 @@ export function sumAt(cells: Uint16Array, base: number, shape: RingShape, prevSe
   return s;
 }
 
-export function addSaturating(cells: Uint16Array, at: number, n: number): void {
+export function addSaturating(cells: Cells, at: number, n: number, max: number): void {
   const v = cells[at]! + n;
-  cells[at] = v > CELL_MAX ? CELL_MAX : v;
+  cells[at] = v > max ? max : v;
 }

@@ -89,6 +89,8 @@ local ITTL = ${p.indexTtl * 1000}
 local MAX_IPS = ${MAX_IPS}
 local HLL_T = ${p.hllThreshold}
 local CELL_MAX = 65535
+-- Refusal and failed-login cells saturate like the embedded store's 8-bit cells.
+local EVENT_MAX = 255
 
 local function loadCells(packed)
   local c = {}
@@ -130,9 +132,9 @@ local function sumAt(c, base, bucket, ncells, prevSec, nowSec)
   return s
 end
 
-local function addSat(c, at, n)
+local function addSat(c, at, n, max)
   local v = c[at] + n
-  if v > CELL_MAX then v = CELL_MAX end
+  if v > max then v = max end
   c[at] = v
 end
 
@@ -250,19 +252,19 @@ local after = before
 if stage == 'm' and admitted then
   after = {}
   for w = 1, NW do
-    addSat(c, cur[w], msgs)
-    addSat(c, cur[w] + RC, rcpts)
+    addSat(c, cur[w], msgs, CELL_MAX)
+    addSat(c, cur[w] + RC, rcpts, CELL_MAX)
     after[w] = {before[w][1] + msgs, before[w][2] + rcpts}
   end
 end
 
 local bAt = advance(c, BOFF, BB, BC, prevSec, now)
-if exW > 0 and msgs > 0 then addSat(c, bAt, 1) end
+if exW > 0 and msgs > 0 then addSat(c, bAt, 1, EVENT_MAX) end
 local breaches = ringSum(c, BOFF, BC)
 
 local aAt = advance(c, AOFF, AB, AC, prevSec, now)
 local authFailures = ringSum(c, AOFF, AC)
-if stage == 'a' and not authOk then addSat(c, aAt, 1) end
+if stage == 'a' and not authOk then addSat(c, aAt, 1, EVENT_MAX) end
 
 local bv = tonumber(h[4]) or 0
 local bt = tonumber(h[5]) or 0

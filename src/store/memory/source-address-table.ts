@@ -1,0 +1,358 @@
+import type { Place, SourceIpStat } from '../counter-store.ts';
+import { sourcePrefix } from '../source-prefix.ts';
+import { intToIpv4, ipv4ToInt } from './ip-key.ts';
+
+// The client addresses each sender ID was seen from, for the embedded counter store.
+//
+// Most IDs send from one or two IPv4 addresses (home and phone, office and home), so the
+// first two live inline in flat typed arrays, two entries per slot, with no object per
+// sender. Only an ID seen from a third address, or from an IPv6 address, gets a JS map of
+// its addresses (a botnet-driven ID has hundreds; at most MAX_ADDRESSES are kept).
+// docs/performance.md has the measured bytes per ID.
+
+export interface AddressStat {
+  count: number;
+  first: number;
+  last: number;
+  /** Packed country code, 0 when unknown. */
+  country: number;
+  lat: number;
+  lon: number;
+  /** The address's network (see networkKey), kept so scans do not parse addresses again. */
+  net: number | string;
+}
+
+/** What the detection modules need from a sender's addresses at one moment. */
+export interface AddressFigures {
+  /** Per requested window: distinct addresses, countries and networks seen within it. */
+  readonly distinctIps: number[];
+  readonly distinctCountries: number[];
+  readonly distinctPrefixes: number[];
+  /** First-seen second of the event address's network; 0 when not recorded. */
+  prefixFirst: number;
+  /** The most recently seen other address with a known country, when asked for. */
+  previousIp: string | null;
+  previous: AddressStat | null;
+}
+
+/** Beyond this many addresses per sender the least recently seen one is forgotten. */
+export const MAX_ADDRESSES = 256;
+/** The low two bits of `flags` are the table's; the owner may use the others. */
+export const ADDRESS_MODE_MASK = 3;
+const NONE = 0;
+const ONE = 1;
+const MAPPED = 2;
+const TWO = 3;
+/** Coordinates are stored as Int16 hundredths of a degree; this marks "none". */
+const NO_COORD = -32768;
+/** "--": internal or unknown address; stored, but not counted as a country. */
+const INTERNAL = 0x2d2d;
+
+export function packCountry(cc: string): number {
+  return cc.length === 2 ? (cc.charCodeAt(0) << 8) | cc.charCodeAt(1) : 0;
+}
+
+export function unpackCountry(v: number): string | null {
+  return v === 0 ? null : String.fromCharCode(v >> 8, v & 255);
+}
+
+function isCountry(c: number): boolean {
+  return c !== 0 && c !== INTERNAL;
+}
+
+function coord(v: number): number {
+  return Number.isFinite(v) ? Math.round(v * 100) : NO_COORD;
+}
+
+export function uncoord(v: number): number {
+  return v === NO_COORD ? NaN : v / 100;
+}
+
+/**
+ * The network of an address as a map key, without allocating for IPv4 (the usual case):
+ * the top 24 bits as a number; IPv6 as sourcePrefix's text ("h:h:h::/48"), IPv4-mapped
+ * IPv6 as its IPv4 number.
+ */
+export function networkKey(ip: string): number | string {
+  const v4 = ipv4ToInt(ip);
+  if (v4 !== 0) return v4 >>> 8;
+  const p = sourcePrefix(ip);
+  if (p === null) return ip;
+  if (p.endsWith('/24')) return ipv4ToInt(p.slice(0, -3)) >>> 8;
+  return p;
+}
+
+// Scratch space of the map scan, reused so a scan allocates nothing per address.
+const scanNewest = new Map<number | string, number>();
+const scanCountries: number[][] = [];
+
+export interface AddressTableData {
+  readonly arrays: Readonly<Record<string, Uint8Array>>;
+  readonly mapped: readonly [number, [string, AddressStat][]][];
+}
+
+const ARRAY_NAMES = ['flags', 'ip4', 'count', 'first', 'last', 'country', 'lat', 'lon'] as const;
+
+export class SourceAddressTable {
+  /** Per slot. Low two bits: how the addresses are kept (none, one, two inline, or a map). */
+  flags = new Uint8Array(0);
+  // Two entries per slot: [2 * slot] and [2 * slot + 1].
+  private ip4 = new Uint32Array(0);
+  private count = new Uint32Array(0);
+  private first = new Uint32Array(0);
+  private last = new Uint32Array(0);
+  private country = new Uint16Array(0);
+  private lat = new Int16Array(0);
+  private lon = new Int16Array(0);
+  private readonly mapped = new Map<number, Map<string, AddressStat>>();
+
+  grow(capacity: number): void {
+    type Arr = Uint8Array | Uint16Array | Int16Array | Uint32Array;
+    const resize = <T extends Arr>(a: T, per: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(capacity * per);
+      b.set(a);
+      return b;
+    };
+    this.flags = resize(this.flags, 1);
+    this.ip4 = resize(this.ip4, 2);
+    this.count = resize(this.count, 2);
+    this.first = resize(this.first, 2);
+    this.last = resize(this.last, 2);
+    this.country = resize(this.country, 2);
+    this.lat = resize(this.lat, 2);
+    this.lon = resize(this.lon, 2);
+  }
+
+  private inlineStat(e: number): AddressStat {
+    const v4 = this.ip4[e]!;
+    return { count: this.count[e]!, first: this.first[e]!, last: this.last[e]!, country: this.country[e]!, lat: this.lat[e]!, lon: this.lon[e]!, net: v4 >>> 8 };
+  }
+
+  private setInline(e: number, v4: number, nowSec: number, place: Place | null): void {
+    this.ip4[e] = v4;
+    this.count[e] = 1;
+    this.first[e] = nowSec;
+    this.last[e] = nowSec;
+    this.country[e] = place ? packCountry(place.country) : 0;
+    this.lat[e] = place ? coord(place.lat) : NO_COORD;
+    this.lon[e] = place ? coord(place.lon) : NO_COORD;
+  }
+
+  private touchInline(e: number, nowSec: number, place: Place | null): void {
+    this.count[e]!++;
+    this.last[e] = nowSec;
+    if (place) {
+      this.country[e] = packCountry(place.country);
+      this.lat[e] = coord(place.lat);
+      this.lon[e] = coord(place.lon);
+    }
+  }
+
+  private setMode(slot: number, mode: number): void {
+    this.flags[slot] = (this.flags[slot]! & ~ADDRESS_MODE_MASK) | mode;
+  }
+
+  /**
+   * Records that `slot` used `ip` at `nowSec`. Returns the entry forgotten to make room
+   * (the least recently seen), if any: it may still be the "previous place" of this event.
+   */
+  note(slot: number, ip: string, nowSec: number, place: Place | null): [string, AddressStat] | null {
+    const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
+    const v4 = ipv4ToInt(ip);
+    const e = 2 * slot;
+    if (v4 !== 0 && mode !== MAPPED) {
+      if (mode === NONE) {
+        this.setInline(e, v4, nowSec, place);
+        this.setMode(slot, ONE);
+        return null;
+      }
+      if (v4 === this.ip4[e]) {
+        this.touchInline(e, nowSec, place);
+        return null;
+      }
+      if (mode === ONE) {
+        this.setInline(e + 1, v4, nowSec, place);
+        this.setMode(slot, TWO);
+        return null;
+      }
+      if (v4 === this.ip4[e + 1]) {
+        this.touchInline(e + 1, nowSec, place);
+        return null;
+      }
+    }
+    let set = this.mapped.get(slot);
+    if (set === undefined) {
+      // Insertion order is recency order (eviction takes the first entry): older inline entry first.
+      set = new Map();
+      const inline = mode === ONE ? [e] : mode === TWO ? (this.last[e]! <= this.last[e + 1]! ? [e, e + 1] : [e + 1, e]) : [];
+      for (const i of inline) set.set(intToIpv4(this.ip4[i]!), this.inlineStat(i));
+      for (let i = e; i < e + 2; i++) this.clearInline(i);
+      this.mapped.set(slot, set);
+      this.setMode(slot, MAPPED);
+    }
+    const stat = set.get(ip);
+    if (stat) {
+      stat.count++;
+      stat.last = nowSec;
+      if (place) {
+        stat.country = packCountry(place.country);
+        stat.lat = coord(place.lat);
+        stat.lon = coord(place.lon);
+      }
+      set.delete(ip);
+      set.set(ip, stat);
+      return null;
+    }
+    let evicted: [string, AddressStat] | null = null;
+    if (set.size >= MAX_ADDRESSES) {
+      const oldest = set.entries().next().value!;
+      set.delete(oldest[0]);
+      evicted = oldest;
+    }
+    const cc = place ? packCountry(place.country) : 0;
+    set.set(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat: place ? coord(place.lat) : NO_COORD, lon: place ? coord(place.lon) : NO_COORD, net: networkKey(ip) });
+    return evicted;
+  }
+
+  /**
+   * Distinct addresses, countries and networks per window (each `nowSec - windows[i]`),
+   * the first-seen time of `ip`'s network and, with `previousOf`, the latest other address
+   * with a known country (`evicted`, an entry just forgotten, is a candidate too). One pass.
+   */
+  figures(slot: number, nowSec: number, ip: string | null, windows: readonly number[], previousOf: boolean, evicted: [string, AddressStat] | null = null): AddressFigures {
+    const nw = windows.length;
+    const out: AddressFigures = {
+      distinctIps: new Array<number>(nw).fill(0),
+      distinctCountries: new Array<number>(nw).fill(0),
+      distinctPrefixes: new Array<number>(nw).fill(0),
+      prefixFirst: 0,
+      previousIp: null,
+      previous: null,
+    };
+    const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
+    const mine = ip === null ? null : networkKey(ip);
+    if (mode === MAPPED) this.scanMapped(this.mapped.get(slot)!, nowSec, ip, mine, windows, previousOf, out);
+    else if (mode !== NONE) this.scanInline(2 * slot, mode === ONE ? 1 : 2, nowSec, ip, mine, windows, previousOf, out);
+    if (previousOf && evicted !== null && evicted[1].country !== 0 && (out.previous === null || evicted[1].last >= out.previous.last)) {
+      out.previousIp = evicted[0];
+      out.previous = evicted[1];
+    }
+    return out;
+  }
+
+  private scanInline(e: number, n: number, nowSec: number, ip: string | null, mine: number | string | null, windows: readonly number[], previousOf: boolean, out: AddressFigures): void {
+    const v4 = ip === null ? 0 : ipv4ToInt(ip);
+    let best = -1;
+    for (let k = e; k < e + n; k++) {
+      if (mine === this.ip4[k]! >>> 8 && (out.prefixFirst === 0 || this.first[k]! < out.prefixFirst)) out.prefixFirst = this.first[k]!;
+      if (previousOf && this.ip4[k] !== v4 && this.country[k] !== 0 && (best < 0 || this.last[k]! >= this.last[best]!)) best = k;
+    }
+    if (best >= 0) {
+      out.previousIp = intToIpv4(this.ip4[best]!);
+      out.previous = this.inlineStat(best);
+    }
+    // With at most two entries, "distinct" is "the second differs from the first one counted".
+    for (let i = 0; i < windows.length; i++) {
+      const since = nowSec - windows[i]!;
+      let ips = 0;
+      let countries = 0;
+      let nets = 0;
+      let cc = -1;
+      let net = -1;
+      for (let k = e; k < e + n; k++) {
+        if (this.last[k]! <= since) continue;
+        ips++;
+        const c = this.country[k]!;
+        if (isCountry(c) && c !== cc) {
+          countries++;
+          cc = c;
+        }
+        if (this.ip4[k]! >>> 8 !== net) {
+          nets++;
+          net = this.ip4[k]! >>> 8;
+        }
+      }
+      out.distinctIps[i] = ips;
+      out.distinctCountries[i] = countries;
+      out.distinctPrefixes[i] = nets;
+    }
+  }
+
+  private scanMapped(set: Map<string, AddressStat>, nowSec: number, ip: string | null, mine: number | string | null, windows: readonly number[], previousOf: boolean, out: AddressFigures): void {
+    const nw = windows.length;
+    while (scanCountries.length < nw) scanCountries.push([]);
+    for (let i = 0; i < nw; i++) scanCountries[i]!.length = 0;
+    scanNewest.clear();
+    // Runs on every request of a multi-address ID: a plain loop, no closure per address.
+    for (const [addr, s] of set) {
+      if (s.net === mine && (out.prefixFirst === 0 || s.first < out.prefixFirst)) out.prefixFirst = s.first;
+      if (previousOf && addr !== ip && s.country !== 0 && (out.previous === null || s.last >= out.previous.last)) {
+        out.previous = s;
+        out.previousIp = addr;
+      }
+      const newest = scanNewest.get(s.net);
+      if (newest === undefined || s.last > newest) scanNewest.set(s.net, s.last);
+      for (let i = 0; i < nw; i++) {
+        if (s.last <= nowSec - windows[i]!) continue;
+        out.distinctIps[i]!++;
+        // Few countries per sender: a linear scan of a small array beats a Set.
+        if (isCountry(s.country) && !scanCountries[i]!.includes(s.country)) scanCountries[i]!.push(s.country);
+      }
+    }
+    for (let i = 0; i < nw; i++) {
+      out.distinctCountries[i] = scanCountries[i]!.length;
+      const since = nowSec - windows[i]!;
+      let nets = 0;
+      for (const t of scanNewest.values()) if (t > since) nets++;
+      out.distinctPrefixes[i] = nets;
+    }
+  }
+
+  /** The addresses of a slot, most recently seen first (support tools). */
+  list(slot: number): SourceIpStat[] {
+    const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
+    const rows: [string, AddressStat][] = [];
+    if (mode === MAPPED) rows.push(...this.mapped.get(slot)!);
+    else for (let k = 0; k < (mode === ONE ? 1 : mode === TWO ? 2 : 0); k++) rows.push([intToIpv4(this.ip4[2 * slot + k]!), this.inlineStat(2 * slot + k)]);
+    return rows
+      .map(([ip, s]) => ({ ip, country: unpackCountry(s.country), count: s.count, firstSeen: s.first * 1000, lastSeen: s.last * 1000 }))
+      .sort((a, b) => b.lastSeen - a.lastSeen);
+  }
+
+  private clearInline(e: number): void {
+    this.ip4[e] = 0;
+    this.count[e] = 0;
+    this.first[e] = 0;
+    this.last[e] = 0;
+    this.country[e] = 0;
+    this.lat[e] = 0;
+    this.lon[e] = 0;
+  }
+
+  clear(slot: number): void {
+    this.clearInline(2 * slot);
+    this.clearInline(2 * slot + 1);
+    this.setMode(slot, NONE);
+    this.mapped.delete(slot);
+  }
+
+  exportState(slots: number): AddressTableData {
+    const arrays: Record<string, Uint8Array> = {};
+    for (const name of ARRAY_NAMES) {
+      const a = this[name];
+      const per = name === 'flags' ? 1 : 2;
+      arrays[name] = new Uint8Array(a.buffer, a.byteOffset, slots * per * a.BYTES_PER_ELEMENT);
+    }
+    return { arrays, mapped: [...this.mapped.entries()].map(([slot, set]) => [slot, [...set.entries()]]) };
+  }
+
+  /** Restores exported addresses into a table already grown to hold them. */
+  importState(data: AddressTableData): void {
+    for (const name of ARRAY_NAMES) {
+      const src = data.arrays[name];
+      const target = this[name];
+      if (src) new Uint8Array(target.buffer, target.byteOffset, src.byteLength).set(src);
+    }
+    for (const [slot, entries] of data.mapped) this.mapped.set(slot, new Map(entries.map(([ip, s]) => [ip, { ...s, net: networkKey(ip) }])));
+  }
+}
