@@ -116,6 +116,12 @@ export interface FumidaiConfig {
       readonly tau: number;
       /** Skip IDs an operator has given their own limits or a bulk window (active, or ended within `window`). */
       readonly exemptOverrides: boolean;
+      /**
+       * As sustainedBreach.familiarAfter: a jump from a network the ID first used at least
+       * this many seconds ago only notifies; from any other network it suspends as `action`
+       * says. null: always `action`.
+       */
+      readonly familiarAfter: number | null;
     };
     readonly failedLoginsThenSuccess: DetectionRule & { readonly window: number; readonly failures: number };
   };

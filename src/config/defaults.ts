@@ -7,6 +7,12 @@ import type { FumidaiConfig } from './config.ts';
 // "Standard" recommendation (500 external recipients/h), the daily one IIJmio's and
 // EOP's 1,000 messages/day. Detection thresholds were tuned on simulated traffic and
 // checked on scenarios with other seeds (docs/replay-results.md).
+/**
+ * How long an ID must have used a network before it is familiar (sustainedBreach and
+ * baselineJump only notify for it; docs/limits.md).
+ */
+export const FAMILIAR_AFTER = 7 * 86400;
+
 export const DEFAULT_CONFIG: FumidaiConfig = {
   dataDir: './fumidai-data',
   policy: {
@@ -41,7 +47,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
     subBuckets: 10,
   },
   detection: {
-    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20, familiarAfter: 7 * 86400 },
+    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20, familiarAfter: FAMILIAR_AFTER },
     manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 8, by: 'prefix' },
     burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 6, by: 'prefix' },
     dailySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 86400, distinct: 12, by: 'prefix' },
@@ -55,6 +61,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
       minHistory: 7 * 86400,
       tau: 7 * 86400,
       exemptOverrides: true,
+      familiarAfter: FAMILIAR_AFTER,
     },
     failedLoginsThenSuccess: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, failures: 20 },
   },

@@ -34,6 +34,14 @@ function rule(description: string, extra: Record<string, unknown>): Record<strin
   };
 }
 
+/** A detection rule's familiar-network exception (sustainedBreach, baselineJump). */
+function familiarAfter(what: string): Record<string, unknown> {
+  return {
+    oneOf: [duration, { type: 'null' }],
+    description: `A source network (IPv4 /24, IPv6 /48) the ID first used at least this long ago is familiar: ${what}. null: no exception.`,
+  };
+}
+
 const sourceCount = {
   window: duration,
   distinct: { type: 'integer', minimum: 2 },
@@ -168,10 +176,7 @@ export const configSchema = {
         sustainedBreach: rule('Suspend after many refused attempts (limit breaches) in a window; from a familiar source network only notify.', {
           window: duration,
           refusals: positiveInt,
-          familiarAfter: {
-            oneOf: [duration, { type: 'null' }],
-            description: 'A source network (IPv4 /24, IPv6 /48) first seen for the ID at least this long ago is familiar: refusals from it only notify (the limits keep deferring). null: no exception.',
-          },
+          familiarAfter: familiarAfter('refusals from it only notify (the limits keep deferring)'),
         }),
         manySourceIps: rule('Suspend when an ID is used from many distinct source networks (or addresses) in a window.', sourceCount),
         burstSourceIps: rule('The same over a short window (botnets rotate addresses per message).', sourceCount),
@@ -183,6 +188,7 @@ export const configSchema = {
           minHistory: duration,
           tau: duration,
           exemptOverrides: { type: 'boolean', description: 'Skip IDs with their own limits or a bulk window (active or ended within window): the operator approved their volume.' },
+          familiarAfter: familiarAfter('a jump from it only notifies'),
         }),
         failedLoginsThenSuccess: rule('Suspend on a successful login after a run of failed ones.', {
           window: duration,

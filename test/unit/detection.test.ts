@@ -92,9 +92,13 @@ describe('detection of compromised IDs', () => {
   it('sustained breaches from a network first seen less than familiarAfter ago suspend (a new server blasting)', async () => {
     const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
     const id = senderId('victim2');
+    const familiarAfter = f.config.detection.sustainedBreach.familiarAfter!;
     await f.send(id, { ip: '198.51.100.77', at: T0 });
-    for (let i = 0; i < 8; i++) await f.send(id, { ip: '198.51.100.77', at: T0 + 6 * DAY + i * 100 });
-    assert.equal((await f.records.activeSuspension(id))?.rule, 'sustained-breach');
+    // An hour short of familiar: the network was planted too recently.
+    for (let i = 0; i < 8; i++) await f.send(id, { ip: '198.51.100.77', at: T0 + familiarAfter * 1000 - 3600_000 + i * 100 });
+    const s = await f.records.activeSuspension(id);
+    assert.equal(s?.rule, 'sustained-breach');
+    assert.equal(s?.figures.sourceAgeDays, Number(((familiarAfter * 1000 - 3600_000) / DAY).toFixed(1)));
     await f.close();
   });
 
@@ -133,18 +137,55 @@ describe('detection of compromised IDs', () => {
     await f.close();
   });
 
-  it('baseline jump: an established low-volume ID that suddenly sends a lot is suspended; a new ID is not judged by it', async () => {
+  it('baseline jump: an established low-volume ID that suddenly sends a lot from a new network is suspended; a new ID is not judged by it', async () => {
     const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 1000, recipients: 10000 }, { name: 'hour', seconds: 3600, messages: 5000, recipients: 10000 }] } });
     const steady = senderId('steady');
     for (let d = 0; d < 10; d++) for (let k = 0; k < 5; k++) await f.send(steady, { at: T0 + d * DAY + k * 3600_000 });
     let stoppedAt = -1;
     for (let i = 0; i < 200 && stoppedAt < 0; i++) {
-      if ((await f.send(steady, { at: T0 + 11 * DAY + i * 1000 })).action === 'reject') stoppedAt = i;
+      if ((await f.send(steady, { ip: '45.33.1.9', at: T0 + 11 * DAY + i * 1000 })).action === 'reject') stoppedAt = i;
     }
-    assert.equal((await f.records.activeSuspension(steady))?.rule, 'baseline-jump');
+    const s = await f.records.activeSuspension(steady);
+    assert.equal(s?.rule, 'baseline-jump');
+    assert.equal(s?.figures.sourceAgeDays, 0);
     assert.ok(stoppedAt >= 59 && stoppedAt <= 61, `stopped after ${stoppedAt} messages`);
     for (let i = 0; i < 200; i++) assert.equal((await f.send('newcomer', { at: T0 + 11 * DAY + i * 1000 })).action, 'accept');
     await f.close();
+  });
+
+  it('baseline jump from a familiar network (the office, used for more than familiarAfter) notifies once per window and does not suspend', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 1000, recipients: 10000 }, { name: 'hour', seconds: 3600, messages: 5000, recipients: 10000 }] } });
+    const office = senderId('office');
+    for (let d = 0; d < 10; d++) for (let k = 0; k < 5; k++) await f.send(office, { ip: '203.0.113.10', at: T0 + d * DAY + k * 3600_000 });
+    const newsletter: string[] = [];
+    // The newsletter: 150 messages in under 3 minutes, from another address of the office /24.
+    for (let i = 0; i < 150; i++) newsletter.push((await f.send(office, { ip: '203.0.113.11', at: T0 + 11 * DAY + i * 1000 })).action);
+    assert.ok(newsletter.every((a) => a === 'accept'));
+    assert.equal(await f.records.activeSuspension(office), null);
+    const notices = (await f.records.notices(office, 50)).filter((n) => n.kind === 'suspicious');
+    assert.equal(notices.length, 1, 'one notice per window, not one per message');
+    assert.equal(notices[0]!.data.rule, 'baseline-jump');
+    assert.equal(notices[0]!.data.sourceAgeDays, 11);
+    // Next hour, the same ID jumps from a network it never used: suspended.
+    for (let i = 0; i < 150 && (await f.records.activeSuspension(office)) === null; i++) await f.send(office, { ip: '45.33.1.9', at: T0 + 11 * DAY + 2 * 3600_000 + i * 1000 });
+    assert.equal((await f.records.activeSuspension(office))?.rule, 'baseline-jump');
+    await f.close();
+  });
+
+  it('baseline jump: a network first used less than familiarAfter ago is not familiar; familiarAfter null suspends from any network', async () => {
+    const windows = [{ name: 'minute', seconds: 60, messages: 1000, recipients: 10000 }, { name: 'hour', seconds: 3600, messages: 5000, recipients: 10000 }];
+    const run = async (familiarAfter: string | null, firstUse: number): Promise<string | null> => {
+      const f = fixture({ limits: { windows }, detection: { baselineJump: { familiarAfter } } });
+      const id = senderId('u');
+      for (let d = 0; d < 10; d++) for (let k = 0; k < 5; k++) await f.send(id, { ip: d * DAY >= firstUse ? '203.0.113.10' : '126.10.20.30', at: T0 + d * DAY + k * 3600_000 });
+      for (let i = 0; i < 150; i++) await f.send(id, { ip: '203.0.113.10', at: T0 + 11 * DAY + i * 1000 });
+      const rule = (await f.records.activeSuspension(id))?.rule ?? null;
+      await f.close();
+      return rule;
+    };
+    assert.equal(await run('6d', 2 * DAY), null, 'first used 9 days before: familiar');
+    assert.equal(await run('6d', 6 * DAY), 'baseline-jump', 'first used 5 days before: not familiar');
+    assert.equal(await run(null, 0), 'baseline-jump', 'no exception');
   });
 
   it('baseline jump leaves alone IDs with operator-set limits or a (recent) bulk window', async () => {
@@ -154,7 +195,8 @@ describe('detection of compromised IDs', () => {
     await f.records.putUser({ ...base, sender: senderId('merge'), limits: raised });
     await f.records.putUser({ ...base, sender: senderId('campaign'), limits: null, bulkWindows: [{ from: T0 + 11 * DAY - 3600_000, until: T0 + 11 * DAY + 60_000, limits: raised, reason: 'monthly newsletter' }] });
     for (let d = 0; d < 10; d++) for (let k = 0; k < 5; k++) for (const id of ['merge', 'campaign', 'plain']) await f.send(id, { at: T0 + d * DAY + k * 3600_000 });
-    for (let i = 0; i < 150; i++) for (const id of ['merge', 'campaign', 'plain']) await f.send(id, { at: T0 + 11 * DAY + i * 1000 });
+    // The jump comes from a network none of them used before (else 'plain' would only be notified).
+    for (let i = 0; i < 150; i++) for (const id of ['merge', 'campaign', 'plain']) await f.send(id, { ip: '45.33.1.9', at: T0 + 11 * DAY + i * 1000 });
     assert.equal(await f.records.activeSuspension(senderId('merge')), null);
     assert.equal(await f.records.activeSuspension(senderId('campaign')), null, 'the bulk window ended a minute in; still exempt within the hour after');
     assert.equal((await f.records.activeSuspension(senderId('plain')))?.rule, 'baseline-jump');

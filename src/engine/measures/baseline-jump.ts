@@ -2,6 +2,7 @@ import { formatDuration } from '../../config/duration.ts';
 import type { UserSettings } from '../../store/record-store.ts';
 import type { Finding, Measure } from '../measure.ts';
 import type { EpochMs } from '../types.ts';
+import { sourceFamiliarity } from './familiar-network.ts';
 
 /** An operator approved this ID's volume: own limits, or a bulk window active or ended within `window` seconds. */
 function hasOverride(settings: UserSettings | null, now: EpochMs, window: number): boolean {
@@ -15,6 +16,11 @@ function hasOverride(settings: UserSettings | null, now: EpochMs, window: number
 // with enough history; new IDs are covered by the fixed limits. IDs whose volume an
 // operator approved (own limits, a bulk window) are left to those limits: their weekly
 // newsletter is a jump by design.
+//
+// Like sustained-breach, a jump from the ID's own familiar network (first used at least
+// `familiarAfter` ago: the office that sends the newsletter) only notifies; a jump from a
+// network new to the ID (a bot, a rented server) suspends. The residual risk is the same:
+// malware on the user's own machine is held to the limits and reported, not stopped.
 export const baselineJump: Measure = {
   name: 'baseline-jump',
   assess({ event, snapshot, config, settings }): Finding | null {
@@ -28,7 +34,13 @@ export const baselineJump: Measure = {
     const threshold = Math.max(rule.minMessages, rule.factor * expected);
     if (recent < threshold) return null;
     const detail = `${recent} messages in ${formatDuration(rule.window)} against a baseline of ${expected.toFixed(1)}; threshold ${Math.ceil(threshold)}`;
-    const figures = { messages: recent, baseline: Number(expected.toFixed(2)), threshold: Math.ceil(threshold) };
+    const figures: Record<string, number> = { messages: recent, baseline: Number(expected.toFixed(2)), threshold: Math.ceil(threshold) };
+    const source = sourceFamiliarity(snapshot, event.t, rule.familiarAfter);
+    if (source.ageDays !== null) figures.sourceAgeDays = source.ageDays;
+    if (source.familiar) {
+      const reason = { module: 'detection', rule: 'baseline-jump', detail: `${detail}; from a familiar network (known ${source.ageDays} d): notified, not suspended`, figures };
+      return { action: 'accept', reason, notice: { kind: 'suspicious', data: { rule: 'baseline-jump', ...figures }, onceWithin: rule.window } };
+    }
     return {
       action: 'accept',
       reason: { module: 'detection', rule: 'baseline-jump', detail, figures },

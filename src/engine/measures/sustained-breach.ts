@@ -1,5 +1,6 @@
 import { formatDuration } from '../../config/duration.ts';
 import type { Finding, Measure } from '../measure.ts';
+import { sourceFamiliarity } from './familiar-network.ts';
 
 // Countermeasure 1, detection: a client that keeps pushing after being told to slow down
 // is a bulk tool, not a person. Each refused transaction counts once.
@@ -16,12 +17,11 @@ export const sustainedBreach: Measure = {
     const rule = config.detection.sustainedBreach;
     if (!rule.enabled || snapshot.exceeded === null || snapshot.breaches < rule.refusals) return null;
     const figures: Record<string, number> = { refusals: snapshot.breaches, threshold: rule.refusals };
-    const known = snapshot.prefixFirstSeen;
-    const familiar = rule.familiarAfter !== null && known !== null && event.t - known >= rule.familiarAfter * 1000;
-    if (known !== null) figures.sourceAgeDays = Number(((event.t - known) / 86_400_000).toFixed(1));
+    const source = sourceFamiliarity(snapshot, event.t, rule.familiarAfter);
+    if (source.ageDays !== null) figures.sourceAgeDays = source.ageDays;
     const detail = `${snapshot.breaches} refused attempts in ${formatDuration(rule.window)}, threshold ${rule.refusals}`;
-    if (familiar) {
-      const reason = { module: 'detection', rule: 'sustained-breach', detail: `${detail}; from a familiar network (known ${figures.sourceAgeDays} d): notified, not suspended`, figures };
+    if (source.familiar) {
+      const reason = { module: 'detection', rule: 'sustained-breach', detail: `${detail}; from a familiar network (known ${source.ageDays} d): notified, not suspended`, figures };
       return { action: 'accept', reason, notice: { kind: 'suspicious', data: { rule: 'sustained-breach', ...figures }, onceWithin: rule.window } };
     }
     return {
