@@ -4,13 +4,17 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_START, Scenario, type AttackKind, type SimOptions } from '../sim/scenario.ts';
 
 const USAGE = `usage: fumidai simulate --seed N [--users N] [--days N] [--start YYYY-MM-DD]
-                         [--attack-scale X] [--mix kind=X,...] [--output FILE] [--quiet]
+                         [--warmup-days N] [--attack-scale X] [--mix kind=X,...]
+                         [--output FILE] [--quiet]
 
 Writes a simulated provider's traffic as replay JSON Lines (docs/replay.md).
   --seed N          the scenario is a function of the seed and the options (default 1)
   --users N         accounts of the provider (default 5000)
   --days N          days of traffic (default 7)
   --start DATE      first day, midnight in Japan (default 2026-11-02, a Monday)
+  --warmup-days N   N days of ordinary traffic before the first day (legitimate users
+                    only, no attacks), then a "scoring" line: the replay scores only the
+                    days after it (default 0: no warm-up, no scoring line)
   --attack-scale X  multiply every attack rate (default 1; 0 for no attacks)
   --mix kind=X,...  multiply single attack rates; kinds: blast, slowBotnet, slowProxy,
                     single, brute, stuffing (e.g. --mix blast=3,slowProxy=0)
@@ -40,6 +44,7 @@ export async function simulateCommand(args: string[]): Promise<number> {
         seed: { type: 'string' },
         users: { type: 'string' },
         days: { type: 'string' },
+        'warmup-days': { type: 'string' },
         start: { type: 'string' },
         'attack-scale': { type: 'string' },
         mix: { type: 'string' },
@@ -59,7 +64,8 @@ export async function simulateCommand(args: string[]): Promise<number> {
   const seed = intOption(values.seed, 'seed', 1, 0);
   const users = intOption(values.users, 'users', 5000, 1);
   const days = intOption(values.days, 'days', 7, 1);
-  for (const v of [seed, users, days]) if (v instanceof Error) return fail(v.message);
+  const warmupDays = intOption(values['warmup-days'], 'warmup-days', 0, 0);
+  for (const v of [seed, users, days, warmupDays]) if (v instanceof Error) return fail(v.message);
   let start = DEFAULT_START;
   if (values.start !== undefined) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(values.start)) return fail('--start: expected a date such as 2026-11-02');
@@ -76,7 +82,7 @@ export async function simulateCommand(args: string[]): Promise<number> {
     if (v === undefined || !Number.isFinite(x) || x < 0) return fail(`--mix: ${k}: expected a number of at least 0`);
     mix[k as AttackKind] = x;
   }
-  const opts: SimOptions = { seed: seed as number, users: users as number, days: days as number, start, attackScale, mix };
+  const opts: SimOptions = { seed: seed as number, users: users as number, days: days as number, start, attackScale, mix, warmupDays: warmupDays as number };
 
   let out: Writable = process.stdout;
   if (values.output) {
@@ -98,19 +104,20 @@ export async function simulateCommand(args: string[]): Promise<number> {
   const scenario = new Scenario(opts);
   await write([...scenario.userLines()]);
   let lastProgress = began;
-  for (let day = 0; day < opts.days; day++) {
+  const warmup = warmupDays as number;
+  for (let day = -warmup; day < opts.days; day++) {
     await write(scenario.dayLines(day));
     const now = performance.now();
     if (!values.quiet && (now - lastProgress > 3000 || day === opts.days - 1) && now - began > 1000) {
       lastProgress = now;
-      process.stderr.write(`simulate: day ${day + 1}/${opts.days}, ${scenario.counts.lines.toLocaleString('en-US')} lines, ${((now - began) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(`simulate: day ${day + warmup + 1}/${warmup + opts.days}${day < 0 ? ' (warm-up)' : ''}, ${scenario.counts.lines.toLocaleString('en-US')} lines, ${((now - began) / 1000).toFixed(1)} s\n`);
     }
   }
   if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   if (!values.quiet) {
     const c = scenario.counts;
     process.stderr.write(
-      `simulate: seed ${opts.seed}, ${opts.users.toLocaleString('en-US')} users, ${opts.days} days: ${c.lines.toLocaleString('en-US')} lines, ` +
+      `simulate: seed ${opts.seed}, ${opts.users.toLocaleString('en-US')} users, ${opts.days} days${warmup > 0 ? ` after ${warmup} days of warm-up` : ''}: ${c.lines.toLocaleString('en-US')} lines, ` +
         `${c.messages.toLocaleString('en-US')} messages (${c.abuseMessages.toLocaleString('en-US')} abuse), ${c.auths.toLocaleString('en-US')} logins\n`,
     );
   }

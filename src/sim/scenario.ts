@@ -10,6 +10,12 @@ import { hash32, Rng } from './prng.ts';
 // Memory stays bounded for large scenarios: users are small objects, attack events are
 // generated up front (they are few), and legitimate traffic is generated one day at a
 // time into per-day buckets; each day's bucket is sorted and written before the next.
+//
+// Warm-up: with `warmupDays` W, days -W .. -1 come before the measured days 0 .. days-1.
+// They are generated like any other day from streams of their own ('legit-warmup'), so the
+// population, the attacks (planned on the measured days only) and the draws of the measured
+// days are those of the scenario without warm-up; only the users' network state (home
+// address, phone pool) has moved on through the warm-up, as it would have in reality.
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -27,6 +33,13 @@ export interface SimOptions {
   readonly attackScale: number;
   /** Multiplies single attack rates, e.g. { blast: 2, slowProxy: 0 }. */
   readonly mix: Readonly<Partial<Record<AttackKind, number>>>;
+  /**
+   * Days of ordinary traffic before `start` (legitimate users only, no attacks): the history
+   * a provider's server has when the measured days begin. The file then starts `warmupDays`
+   * earlier and has a `scoring` line at `start` (docs/replay.md). 0 (default): no warm-up,
+   * and the file is exactly what it was before warm-up existed.
+   */
+  readonly warmupDays?: number;
 }
 
 export const DEFAULT_START = Date.parse('2026-11-02T00:00:00+09:00'); // a Monday
@@ -138,15 +151,23 @@ export class Scenario {
   readonly users: SimUser[] = [];
   private seq = 0;
   private readonly buckets: SimEvent[][];
+  /** Days before `start` (warm-up). */
+  readonly warmupDays: number;
+  /** The first warm-up day's midnight (= `start` without warm-up). */
+  private readonly begin: number;
   private readonly end: number;
   private messageNo = 0;
   readonly counts = { lines: 0, messages: 0, auths: 0, abuseMessages: 0 };
 
   constructor(opts: SimOptions) {
     if (!(opts.users >= 1) || !(opts.days >= 1)) throw new Error('users and days must be at least 1');
+    const warmup = opts.warmupDays ?? 0;
+    if (!Number.isSafeInteger(warmup) || warmup < 0) throw new Error('warmupDays must be a whole number of at least 0');
     this.opts = opts;
+    this.warmupDays = warmup;
+    this.begin = opts.start - warmup * DAY;
     this.end = opts.start + opts.days * DAY;
-    this.buckets = Array.from({ length: opts.days }, () => []);
+    this.buckets = Array.from({ length: warmup + opts.days }, () => []);
     this.buildPopulation();
     this.planSpecialUsers();
     this.planAttacks();
@@ -231,8 +252,8 @@ export class Scenario {
   // ---------------------------------------------------------------- events
 
   private push(e: SimEvent): void {
-    if (e.t < this.opts.start || e.t >= this.end) return;
-    this.buckets[Math.floor((e.t - this.opts.start) / DAY)]!.push(e);
+    if (e.t < this.begin || e.t >= this.end) return;
+    this.buckets[Math.floor((e.t - this.begin) / DAY)]!.push(e);
   }
 
   private auth(t: number, user: SimUser, ip: string, ok: boolean, label: Label, group: string | null = null): void {
@@ -303,9 +324,11 @@ export class Scenario {
     return u.mobileIp;
   }
 
-  /** Generates one JST day of a user's own mail into the buckets. */
+  /** Generates one JST day of a user's own mail into the buckets (day < 0: warm-up). */
   private legitDay(u: SimUser, day: number): void {
-    const r = new Rng(this.opts.seed, 'legit', u.index, day);
+    // Warm-up days draw from streams of their own (a negative number would share a
+    // stream with a measured day: Rng keys are 32-bit).
+    const r = day < 0 ? new Rng(this.opts.seed, 'legit-warmup', u.index, -day) : new Rng(this.opts.seed, 'legit', u.index, day);
     // Network changes overnight.
     if (r.chance(P.HOME_IP_CHANGE_PER_DAY)) u.homeIp = hostIn(r, u.homeBlock);
     if (r.chance(P.CGNAT_POOL_MOVE_PER_DAY)) u.pool = u.pool.map(() => prefix24In(r, u.carrier));
@@ -327,7 +350,7 @@ export class Scenario {
       return (officeDay ? P.HOURS_OFFICE_WEEKDAY : dow === 0 || dow === 6 ? P.HOURS_PERSONAL_WEEKEND : P.HOURS_PERSONAL_WEEKDAY)[local]!;
     });
     let typoPending = r.chance(P.TYPO_PER_USER_DAY);
-    let stalePending = u.staleWeekDay !== null && day % 7 === u.staleWeekDay && remaining > 0;
+    let stalePending = u.staleWeekDay !== null && ((day % 7) + 7) % 7 === u.staleWeekDay && remaining > 0;
 
     while (remaining > 0) {
       const k = Math.min(remaining, r.geometric(u.cls.perSession));
@@ -596,9 +619,9 @@ export class Scenario {
 
   // ---------------------------------------------------------------- output
 
-  /** The user lines, all at the scenario's start. */
+  /** The user lines, all at the scenario's start (the warm-up's start, when there is one). */
   *userLines(): Generator<string> {
-    const t = new Date(this.opts.start).toISOString();
+    const t = new Date(this.begin).toISOString();
     for (const u of this.users) {
       this.counts.lines++;
       yield JSON.stringify({
@@ -614,14 +637,26 @@ export class Scenario {
     }
   }
 
-  /** One day's lines, in time order (call for day 0, 1, ... in turn). */
+  /**
+   * One day's lines, in time order: call for day -warmupDays, ..., -1 (warm-up), then
+   * 0, 1, ..., days-1 in turn. With a warm-up, day 0 starts with the `scoring` line that
+   * tells the replay where the measured period begins.
+   */
   dayLines(day: number): string[] {
+    if (!Number.isInteger(day) || day < -this.warmupDays || day >= this.opts.days) throw new Error(`day ${day} is outside the scenario (${-this.warmupDays} .. ${this.opts.days - 1})`);
     for (const u of this.users) this.legitDay(u, day);
-    const bucket = this.buckets[day]!;
-    this.buckets[day] = [];
+    const index = day + this.warmupDays;
+    const bucket = this.buckets[index]!;
+    this.buckets[index] = [];
     bucket.sort((a, b) => a.t - b.t || a.seq - b.seq);
-    const out: string[] = new Array(bucket.length);
-    for (let i = 0; i < bucket.length; i++) out[i] = this.serialise(bucket[i]!);
+    const scoring = day === 0 && this.warmupDays > 0;
+    const out: string[] = new Array(bucket.length + (scoring ? 1 : 0));
+    let o = 0;
+    if (scoring) {
+      this.counts.lines++;
+      out[o++] = JSON.stringify({ type: 'scoring', t: new Date(this.opts.start).toISOString(), warmupDays: this.warmupDays });
+    }
+    for (let i = 0; i < bucket.length; i++) out[o++] = this.serialise(bucket[i]!);
     return out;
   }
 

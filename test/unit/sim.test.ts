@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { configFromObject } from '../../src/config/load.ts';
 import { LineParser, ReplayInputError } from '../../src/doors/replay/reader.ts';
@@ -10,9 +11,13 @@ function generate(opts: Partial<SimOptions> = {}): string[] {
   const o: SimOptions = { seed: 1, users: 400, days: 2, start: DEFAULT_START, attackScale: 20, mix: {}, ...opts };
   const s = new Scenario(o);
   const lines = [...s.userLines()];
-  for (let d = 0; d < o.days; d++) lines.push(...s.dayLines(d));
+  for (let d = -(o.warmupDays ?? 0); d < o.days; d++) lines.push(...s.dayLines(d));
   return lines;
 }
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+const parsed = (lines: readonly string[]): Record<string, unknown>[] => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('simulate', () => {
   it('the PRNG is deterministic, independent per stream, and in range', () => {
@@ -81,6 +86,56 @@ describe('simulate', () => {
     assert.ok(bulk.every((u) => typeof u.limits === 'object'));
     assert.ok(users.some((u) => u.group === 'bulk-no-override' && u.limits === undefined));
     assert.ok(users.some((u) => u.group === 'traveller'));
+  });
+
+  it('without warm-up a scenario is exactly the file it was before warm-up existed (published figures stay reproducible)', () => {
+    const lines = generate({ seed: 5, users: 300, days: 2, attackScale: 20 });
+    assert.equal(lines.length, 8301);
+    // Digest of this scenario as generated before --warmup-days (commit 523e256). A change
+    // here changes every scenario file, and every figure in docs/replay-results.md with it.
+    assert.equal(createHash('sha256').update(lines.join('\n')).digest('hex'), 'ab70e3af9f7d349ab8bfc9d215bf3ef82383ab36466fbd41fe34c67ad86df071');
+    assert.deepEqual(generate({ seed: 5, users: 300, days: 2, attackScale: 20, warmupDays: 0 }), lines);
+    assert.ok(!lines.some((l) => l.includes('"type":"scoring"')));
+  });
+
+  it('warm-up: days of legitimate traffic before the measured days, one scoring line at the start, the same attacks', () => {
+    const plain = parsed(generate({ seed: 6, users: 1500, days: 2, attackScale: 20 }));
+    const warm = parsed(generate({ seed: 6, users: 1500, days: 2, attackScale: 20, warmupDays: 8 }));
+    const begin = DEFAULT_START - 8 * DAY;
+    const users = warm.filter((l) => l.type === 'user');
+    assert.equal(users.length, 1500);
+    assert.ok(users.every((u) => Date.parse(u.t as string) === begin), 'user lines at the start of the warm-up');
+    const scoring = warm.filter((l) => l.type === 'scoring');
+    assert.deepEqual(scoring, [{ type: 'scoring', t: new Date(DEFAULT_START).toISOString(), warmupDays: 8 }]);
+    const at = warm.indexOf(scoring[0]!);
+    const before = warm.slice(users.length, at);
+    const after = warm.slice(at + 1);
+    assert.ok(before.every((l) => Date.parse(l.t as string) >= begin && Date.parse(l.t as string) < DEFAULT_START));
+    assert.ok(after.every((l) => Date.parse(l.t as string) >= DEFAULT_START));
+    // Warm-up: legitimate users only, every day, with the bulk senders' newsletters.
+    assert.ok(before.every((l) => l.label === 'legit' && l.group === undefined), 'no attacks in the warm-up');
+    const messages = before.filter((l) => l.type === 'message');
+    const perDay = new Set(messages.map((l) => Math.floor((Date.parse(l.t as string) - begin) / DAY)));
+    assert.equal(perDay.size, 8);
+    const legit = (ls: Record<string, unknown>[]): number => ls.filter((l) => l.type === 'message' && l.label === 'legit').length;
+    assert.ok(messages.length / 8 > 0.5 * (legit(plain) / 2), 'warm-up days carry about as much mail as measured days');
+    // Each bulk sender's newsletter (150-800 recipients on its weekday) is in the 8 days.
+    const bulk = users.filter((u) => String(u.group).startsWith('bulk')).map((u) => u.user);
+    assert.ok(bulk.length >= 1);
+    for (const id of bulk) {
+      const perDay = new Map<number, number>();
+      for (const l of messages) if (l.user === id) perDay.set(Math.floor((Date.parse(l.t as string) - begin) / DAY), (perDay.get(Math.floor((Date.parse(l.t as string) - begin) / DAY)) ?? 0) + (l.rcpt as string[]).length);
+      assert.ok(Math.max(...perDay.values()) >= 150, `newsletter of ${String(id)} in the warm-up`);
+    }
+    // The measured days have the same attacks (message ids aside) as without warm-up.
+    const abuse = (ls: Record<string, unknown>[]): string[] => ls.filter((l) => l.label === 'abuse').map((l) => JSON.stringify({ ...l, id: undefined }));
+    assert.ok(abuse(plain).length > 100);
+    assert.deepEqual(abuse(after), abuse(plain));
+    // ... and the same users sending about as much (their networks moved on through the warm-up).
+    assert.ok(Math.abs(legit(after) - legit(plain)) < 0.02 * legit(plain), `${legit(after)} vs ${legit(plain)} legitimate messages`);
+    // Deterministic.
+    assert.deepEqual(parsed(generate({ seed: 6, users: 1500, days: 2, attackScale: 20, warmupDays: 8 })), warm);
+    assert.throws(() => new Scenario({ seed: 1, users: 10, days: 1, start: DEFAULT_START, attackScale: 1, mix: {}, warmupDays: -1 }), /warmupDays/);
   });
 
   it('legitimate daily rhythm: more mail at 10-22h JST than at 2-5h', () => {
