@@ -98,12 +98,13 @@ export async function replayCommand(config: FumidaiConfig, args: string[]): Prom
   const progress = (final: boolean): void => {
     if (quiet) return;
     const s = runner.summary();
+    const messages = s.lines.message;
     const secs = (performance.now() - started) / 1000;
-    const rate = secs > 0 ? Math.round(s.messages.total / secs) : 0;
+    const rate = secs > 0 ? Math.round(messages / secs) : 0;
     const cpu = process.cpuUsage(cpuStart);
     const cpuSecs = (cpu.user + cpu.system) / 1e6;
-    const perCpu = final && cpuSecs > 0 ? `; ${Math.round(s.messages.total / cpuSecs).toLocaleString('en-US')} per CPU-second` : '';
-    const text = `replay: ${lineNo.toLocaleString('en-US')} lines, ${s.messages.total.toLocaleString('en-US')} messages in ${secs.toFixed(1)} s (${rate.toLocaleString('en-US')} messages/s${perCpu})${final ? '' : `, virtual time ${s.to ?? '-'}`}`;
+    const perCpu = final && cpuSecs > 0 ? `; ${Math.round(messages / cpuSecs).toLocaleString('en-US')} per CPU-second` : '';
+    const text = `replay: ${lineNo.toLocaleString('en-US')} lines, ${messages.toLocaleString('en-US')} messages in ${secs.toFixed(1)} s (${rate.toLocaleString('en-US')} messages/s${perCpu})${final ? '' : `, virtual time ${s.to ?? '-'}`}`;
     process.stderr.write(process.stderr.isTTY && !final ? `\r${text}\x1b[K` : `${process.stderr.isTTY ? '\r\x1b[K' : ''}${text}\n`);
   };
 

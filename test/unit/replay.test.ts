@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { replayCommand } from '../../src/cli/replay-command.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import { LineParser, ReplayInputError, type UserLine } from '../../src/doors/replay/reader.ts';
+import { formatSummary } from '../../src/doors/replay/report.ts';
 import { ReplayRunner } from '../../src/doors/replay/runner.ts';
 import { senderId, type EngineEvent } from '../../src/engine/types.ts';
 import { Scenario, DEFAULT_START } from '../../src/sim/scenario.ts';
@@ -240,6 +241,91 @@ describe('replay: automatic release in virtual time', () => {
     assert.equal(released.t, iso(3660_000));
     assert.equal((JSON.parse(out.at(-1)!) as { action: string }).action, 'accept');
     assert.equal(r.summary().suspensions.released, 1);
+    await r.close();
+  });
+});
+
+describe('replay: warm-up and the scoring line', () => {
+  const scoringAt = (lines: readonly string[]): number => lines.findIndex((l) => l.includes('"type":"scoring"'));
+
+  it('the scoring line never reaches the engine: the same decisions and effects as without it; the summary counts only what follows', async () => {
+    const s = new Scenario({ seed: 12, users: 200, days: 1, start: DEFAULT_START, attackScale: 40, mix: {}, warmupDays: 2 });
+    const lines = [...s.userLines()];
+    for (let d = -2; d < 1; d++) lines.push(...s.dayLines(d));
+    const at = scoringAt(lines);
+    assert.ok(at > 200);
+    const withMark = await replayFile(write('warm.jsonl', lines));
+    const without = await replayFile(write('warm-nomark.jsonl', lines.filter((_, i) => i !== at)));
+    assert.equal(withMark.code, 0);
+    assert.deepEqual(withMark.out.slice(0, -1), without.out.slice(0, -1), 'byte-identical decisions and effects');
+    type L = { abuse: { accounts: number }; legit: { users: number; messages: number }; ownersOfCompromised: { messages: number } };
+    type S = { lines: { total: number; message: number }; from: string; messages: { total: number }; suspensions: { total: number }; warmup?: { from: string; to: string; messages: { total: number }; suspensions: { total: number }; labels: L }; labels: L };
+    const a = JSON.parse(withMark.out.at(-1)!) as S;
+    const b = JSON.parse(without.out.at(-1)!) as S;
+    assert.equal(b.warmup, undefined);
+    assert.ok(a.warmup);
+    assert.equal(a.lines.total, b.lines.total + 1);
+    assert.equal(a.lines.message, b.lines.message);
+    assert.equal(a.warmup.from, new Date(DEFAULT_START - 2 * 86_400_000).toISOString());
+    assert.equal(a.warmup.to, new Date(DEFAULT_START).toISOString());
+    assert.equal(a.from, new Date(DEFAULT_START).toISOString());
+    assert.equal(a.warmup.messages.total + a.messages.total, b.messages.total);
+    assert.equal(a.warmup.suspensions.total + a.suspensions.total, b.suspensions.total);
+    // Legitimate-labelled mail: in the warm-up all of it is legitimate users' (owners of
+    // accounts compromised later were not compromised yet).
+    const legitLabelled = (x: L): number => x.legit.messages + x.ownersOfCompromised.messages;
+    assert.equal(a.warmup.labels.ownersOfCompromised.messages, 0);
+    assert.equal(legitLabelled(a.warmup.labels) + legitLabelled(a.labels), legitLabelled(b.labels));
+    assert.equal(a.warmup.labels.abuse.accounts, 0, 'no attacks in the warm-up');
+    assert.equal(a.labels.abuse.accounts, b.labels.abuse.accounts);
+    assert.ok(a.labels.legit.users <= b.labels.legit.users && a.labels.legit.users > 0.8 * b.labels.legit.users);
+  });
+
+  it('a suspension in the warm-up really happens and carries on: counted in the warm-up, its refusals in the scored period', async () => {
+    const config = configFromObject({
+      limits: { windows: [{ name: 'minute', seconds: 60, messages: 1, recipients: 100 }] },
+      detection: { sustainedBreach: { refusals: 3, window: '10m', autoReleaseAfter: null } },
+    });
+    const r = new ReplayRunner({ config });
+    let n = 0;
+    const msg = (ms: number, user: string): string => line({ type: 'message', t: iso(ms), id: `m${++n}`, user, ip: '126.1.2.3', rcpt: ['a@x.jp'], label: 'legit' });
+    assert.equal(await r.line(line({ type: 'user', t: iso(0), user: 'pusher', group: 'bulk-no-override' }), 0), null);
+    // Warm-up: 'pusher' pushes and is suspended (wrongly: it is legitimate); 'quiet' sends once.
+    for (let i = 0; i < 6; i++) assert.equal(await r.line(msg(1000 + i * 100, 'pusher'), n + 1), null);
+    assert.equal(await r.line(msg(5000, 'quiet'), n + 1), null);
+    assert.equal(await r.line(line({ type: 'scoring', t: iso(60_000) }), n + 1), null);
+    // Scored: the suspension is still there; 'quiet' sends nothing any more, 'new' sends once.
+    for (let i = 0; i < 2; i++) assert.equal(await r.line(msg(120_000 + i * 60_000, 'pusher'), n + 1), null);
+    assert.equal(await r.line(msg(300_000, 'new'), n + 1), null);
+    const s = r.summary();
+    const w = s.warmup!;
+    assert.deepEqual(w.suspensions.byRule, { 'sustained-breach': { total: 1, true: 0, false: 1, unlabelled: 0 } });
+    assert.deepEqual(w.labels!.legit.suspensions.map((x) => [x.user, x.rule, x.group]), [['pusher', 'sustained-breach', 'bulk-no-override']]);
+    assert.equal(w.labels!.legit.users, 2);
+    assert.equal(w.messages.total, 7);
+    assert.equal(s.suspensions.total, 0);
+    assert.equal(s.messages.total, 3);
+    assert.equal(s.messages.reject, 2, 'still suspended: both rejected');
+    const l = s.labels!.legit;
+    assert.equal(l.users, 2, "'pusher' and 'new' sent in the scored period; 'quiet' did not");
+    assert.equal(l.rejected, 2);
+    assert.equal(l.suspendedUsers, 0, 'the suspension happened in the warm-up');
+    assert.deepEqual(l.byGroup!['bulk-no-override'], { users: 1, messages: 2, deferred: 0, rejected: 2, partial: 0, suspendedUsers: 0 });
+    assert.deepEqual(s.labels!.refusalsByRule['suspension/suspended'], { legit: 2, abuse: 0, unlabelled: 0 });
+    const text = formatSummary(s);
+    assert.match(text, /Warm-up .* not scored/);
+    assert.match(text, /pusher \[bulk-no-override\] .* sustained-breach/);
+    await r.close();
+  });
+
+  it('a scoring line must be in time order, and there is at most one', async () => {
+    const config = configFromObject({});
+    assert.deepEqual(new LineParser(config).parse(line({ type: 'scoring', t: iso(0), warmupDays: 7 }), 1), { type: 'scoring', line: 1, t: T, label: null, group: null });
+    const r = new ReplayRunner({ config });
+    assert.equal(await r.line(line({ type: 'user', t: iso(5000), user: 'u' }), 1), null);
+    assert.match((await r.line(line({ type: 'scoring', t: iso(4000) }), 2))!.message, /^line 2: time .* is earlier/);
+    assert.equal(await r.line(line({ type: 'scoring', t: iso(6000) }), 3), null);
+    assert.match((await r.line(line({ type: 'scoring', t: iso(7000) }), 4))!.message, /^line 4: a second scoring line/);
     await r.close();
   });
 });

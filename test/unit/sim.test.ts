@@ -63,7 +63,7 @@ describe('simulate', () => {
       assert.ok(l.t >= last, `line ${i + 1} is out of time order`);
       last = l.t;
       kinds.add(l.type);
-      if (l.type === 'user') continue;
+      if (l.type === 'user' || l.type === 'scoring') continue;
       labels.add(l.label ?? 'none');
       if (l.group) groups.add(l.group);
       assert.ok(l.ip !== null && rangeOf(l.ip) !== null, `line ${i + 1}: ${l.ip} is not in the address table`);

@@ -15,6 +15,9 @@ import type { ReplayLabel } from './reader.ts';
 // - "accepted before stopped" counts an account's abuse messages accepted before its
 //   first true suspension; an account never stopped counts all its accepted ones;
 // - percentiles are nearest-rank (p50 is the ceil(n/2)-th smallest value).
+// A `scoring` line splits the file into a warm-up and the scored period: every figure
+// but the line counts starts again from zero there (the warm-up's figures are kept apart);
+// who a user is (group, labelled, compromised since, stopped since) carries over.
 
 /** What became of a message: accept with some recipients refused is "partial". */
 export type Outcome = Action | 'partial';
@@ -22,6 +25,8 @@ export type Outcome = Action | 'partial';
 interface UserStat {
   group: string | null;
   labelled: boolean;
+  /** Has labelled lines in the current period (warm-up or scored). */
+  active: boolean;
   /** When the account was compromised: first abuse message or successful abuse login. */
   firstAbuse: EpochMs | null;
   attack: string | null;
@@ -107,18 +112,27 @@ export interface LabelSummary {
   readonly refusalsByRule: Readonly<Record<string, { legit: number; abuse: number; unlabelled: number }>>;
 }
 
-export interface ReplaySummary {
-  readonly type: 'summary';
-  readonly lines: { total: number; user: number; auth: number; message: number; blank: number; skipped: number };
+/** What happened in one period of the file: all of it, or the warm-up or the scored part. */
+export interface PeriodSummary {
+  /** Time of the period's first line (the scoring line's for the scored period). */
   readonly from: string | null;
+  /** Time of the period's last line (the scoring line's for the warm-up). */
   readonly to: string | null;
   readonly messages: Readonly<Record<Outcome, number>> & { readonly total: number };
   readonly recipients: { readonly total: number; readonly accepted: number };
   readonly logins: { readonly ok: number; readonly failed: number };
   readonly suspensions: { readonly total: number; readonly released: number; readonly byRule: Readonly<Record<string, RuleCount>> };
   readonly notices: Readonly<Record<string, number>>;
-  readonly storeErrors: number;
   readonly labels?: LabelSummary;
+}
+
+export interface ReplaySummary extends PeriodSummary {
+  readonly type: 'summary';
+  /** Lines of the whole file (a scoring line counts in total only). */
+  readonly lines: { total: number; user: number; auth: number; message: number; blank: number; skipped: number };
+  readonly storeErrors: number;
+  /** With a scoring line: the period before it, replayed like the rest but not scored. */
+  readonly warmup?: PeriodSummary;
 }
 
 /** Nearest-rank percentiles of a list of numbers. */
@@ -137,6 +151,7 @@ export function refusingRule(v: Verdict): string {
 }
 
 const pct = (n: number, d: number): number => (d === 0 ? 0 : Number(((100 * n) / d).toFixed(3)));
+const sortedRecord = <T>(m: Map<string, T>): Record<string, T> => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 const iso = (t: EpochMs): string => new Date(t).toISOString();
 
 export class ReplayMetrics {
@@ -145,9 +160,10 @@ export class ReplayMetrics {
   private groupsSeen = false;
   private attacksSeen = false;
   readonly lines = { total: 0, user: 0, auth: 0, message: 0, blank: 0, skipped: 0 };
+  // Figures of the current period (the whole file, or the warm-up and then the scored part).
   private first: EpochMs | null = null;
   private last: EpochMs | null = null;
-  private readonly outcomes: Record<Outcome, number> = { accept: 0, partial: 0, defer: 0, reject: 0, hold: 0, discard: 0 };
+  private outcomes: Record<Outcome, number> = { accept: 0, partial: 0, defer: 0, reject: 0, hold: 0, discard: 0 };
   private messages = 0;
   private recipients = 0;
   private recipientsAccepted = 0;
@@ -155,10 +171,41 @@ export class ReplayMetrics {
   private loginsFailed = 0;
   private suspensionCount = 0;
   private released = 0;
-  private readonly byRule = new Map<string, RuleCount>();
-  private readonly notices = new Map<string, number>();
-  private readonly refusals = new Map<string, { legit: number; abuse: number; unlabelled: number }>();
+  private byRule = new Map<string, RuleCount>();
+  private notices = new Map<string, number>();
+  private refusals = new Map<string, { legit: number; abuse: number; unlabelled: number }>();
+  /** The warm-up's figures, once a scoring line has been seen. */
+  private warmup: PeriodSummary | null = null;
   storeErrors = 0;
+
+  /** Whether a scoring line has been seen. */
+  get scoring(): boolean {
+    return this.warmup !== null;
+  }
+
+  /**
+   * A scoring line at t: what came before is the warm-up. Its figures are set aside and
+   * every figure starts again from zero; users keep who they are (group, labels, since
+   * when compromised, since when stopped).
+   */
+  startScoring(t: EpochMs): void {
+    this.time(t);
+    this.warmup = this.period();
+    this.first = t;
+    this.last = t;
+    this.outcomes = { accept: 0, partial: 0, defer: 0, reject: 0, hold: 0, discard: 0 };
+    this.messages = this.recipients = this.recipientsAccepted = this.loginsOk = this.loginsFailed = this.suspensionCount = this.released = 0;
+    this.byRule = new Map();
+    this.notices = new Map();
+    this.refusals = new Map();
+    for (const s of this.users.values()) {
+      s.active = false;
+      s.legitMessages = s.legitRefused = s.legitDeferred = s.legitRejected = s.legitPartial = 0;
+      s.abuseMessages = s.abuseAccepted = s.abuseAcceptedBeforeStop = s.abuseRecipientsOut = 0;
+      s.firstAbuseMessage = null;
+      s.falseSuspensions = [];
+    }
+  }
 
   private stat(user: string): UserStat {
     let s = this.users.get(user);
@@ -166,6 +213,7 @@ export class ReplayMetrics {
       s = {
         group: null,
         labelled: false,
+        active: false,
         firstAbuse: null,
         attack: null,
         legitMessages: 0,
@@ -198,6 +246,7 @@ export class ReplayMetrics {
     if (label !== null) {
       this.labelsSeen = true;
       s.labelled = true;
+      s.active = true;
       if (label === 'abuse' && compromises && s.firstAbuse === null) s.firstAbuse = t;
       if (label === 'abuse' && group !== null && s.attack === null) {
         s.attack = group;
@@ -289,10 +338,26 @@ export class ReplayMetrics {
   }
 
   summary(): ReplaySummary {
-    const sortedRecord = <T>(m: Map<string, T>): Record<string, T> => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    const base: ReplaySummary = {
+    const { from, to, messages, recipients, logins, suspensions, notices, labels } = this.period();
+    return {
       type: 'summary',
       lines: { ...this.lines },
+      from,
+      to,
+      messages,
+      recipients,
+      logins,
+      suspensions,
+      notices,
+      storeErrors: this.storeErrors,
+      ...(labels ? { labels } : {}),
+      ...(this.warmup !== null ? { warmup: this.warmup } : {}),
+    };
+  }
+
+  /** The current period's figures. */
+  private period(): PeriodSummary {
+    const base: PeriodSummary = {
       from: this.first === null ? null : iso(this.first),
       to: this.last === null ? null : iso(this.last),
       messages: { total: this.messages, ...this.outcomes },
@@ -300,13 +365,12 @@ export class ReplayMetrics {
       logins: { ok: this.loginsOk, failed: this.loginsFailed },
       suspensions: { total: this.suspensionCount, released: this.released, byRule: sortedRecord(this.byRule) },
       notices: sortedRecord(this.notices),
-      storeErrors: this.storeErrors,
     };
     if (!this.labelsSeen) return base;
-    return { ...base, labels: this.labelSummary(sortedRecord) };
+    return { ...base, labels: this.labelSummary() };
   }
 
-  private labelSummary(sortedRecord: <T>(m: Map<string, T>) => Record<string, T>): LabelSummary {
+  private labelSummary(): LabelSummary {
     const beforeStop: number[] = [];
     const toStop: number[] = [];
     const stoppedBy = new Map<string, number>();
@@ -357,7 +421,8 @@ export class ReplayMetrics {
       } else if (s.firstAbuse !== null) {
         loginOnly++;
       }
-      if (s.firstAbuse === null) {
+      // A legitimate user of this period: labelled lines in it (or a wrongful suspension).
+      if (s.firstAbuse === null && (s.active || s.falseSuspensions.length > 0)) {
         legitUsers++;
         legitMessages += s.legitMessages;
         deferred += s.legitDeferred;

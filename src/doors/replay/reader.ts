@@ -57,7 +57,16 @@ export interface MessageLine extends LineBase {
   readonly size: number;
 }
 
-export type ReplayLine = UserLine | AuthLine | MessageLine;
+/**
+ * Where scoring begins: the lines before it are a warm-up (history the engine builds up
+ * exactly as from any other line), and the summary's figures count only the lines after
+ * it. Never reaches the engine. At most one per file.
+ */
+export interface ScoringLine extends LineBase {
+  readonly type: 'scoring';
+}
+
+export type ReplayLine = UserLine | AuthLine | MessageLine | ScoringLine;
 
 /** A line that cannot be replayed; the message names the line and what is wrong. */
 export class ReplayInputError extends Error {
@@ -200,10 +209,12 @@ export class LineParser {
           ...(doc.addresses !== undefined ? { addresses: doc.addresses as string[] } : {}),
         };
       }
+      case 'scoring':
+        return { type: 'scoring', line, t, label: null, group: null };
       case undefined:
-        return fail('type: missing; expected "user", "auth" or "message"');
+        return fail('type: missing; expected "user", "auth", "message" or "scoring"');
       default:
-        return fail(`type: unknown type ${JSON.stringify(doc.type)}; expected "user", "auth" or "message"`);
+        return fail(`type: unknown type ${JSON.stringify(doc.type)}; expected "user", "auth", "message" or "scoring"`);
     }
   }
 

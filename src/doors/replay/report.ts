@@ -9,7 +9,18 @@ const p = (x: Percentiles): string => (x.n === 0 ? '-' : `median ${x.median}, p9
 
 export function formatSummary(s: ReplaySummary): string {
   const out: string[] = [];
-  out.push(`Replay summary: ${s.from ?? '-'} .. ${s.to ?? '-'}`);
+  const w = s.warmup;
+  if (w) {
+    // The warm-up was replayed like the rest (its suspensions carry on) but is not scored.
+    const wm = w.messages;
+    out.push(`Warm-up ${w.from ?? '-'} .. ${w.to ?? '-'} (replayed, not scored): messages ${n(wm.total)}, defer ${n(wm.defer)}, reject ${n(wm.reject)}; suspensions ${n(w.suspensions.total)}`);
+    const ws = w.labels?.legit.suspensions ?? [];
+    if (ws.length > 0) out.push(`  legitimate users suspended in the warm-up: ${n(w.labels!.legit.suspendedUsers)}`);
+    for (const x of ws.slice(0, 20)) out.push(`    ${x.user}${x.group ? ` [${x.group}]` : ''} ${x.t} ${x.rule}: ${x.detail}`);
+    if (ws.length > 20) out.push(`    ... ${ws.length - 20} more in the JSON summary`);
+    out.push('');
+  }
+  out.push(`Replay summary${w ? ' (scored period)' : ''}: ${s.from ?? '-'} .. ${s.to ?? '-'}`);
   out.push(
     `lines ${n(s.lines.total)} (user ${n(s.lines.user)}, auth ${n(s.lines.auth)}, message ${n(s.lines.message)}` +
       `${s.lines.skipped ? `, skipped ${n(s.lines.skipped)}` : ''}${s.lines.blank ? `, blank ${n(s.lines.blank)}` : ''})`,

@@ -74,6 +74,7 @@ export class ReplayRunner {
     if (this.lastT !== null && parsed.t < this.lastT) {
       return new ReplayInputError(lineNo, `time ${iso(parsed.t)} is earlier than the previous line's ${iso(this.lastT)}; a replay file must be ordered by time`);
     }
+    if (parsed.type === 'scoring' && this.metrics.scoring) return new ReplayInputError(lineNo, 'a second scoring line; a file has at most one');
     await this.replay(parsed);
     return null;
   }
@@ -85,6 +86,12 @@ export class ReplayRunner {
 
   async replay(line: ReplayLine): Promise<MessageResult | null> {
     this.lastT = line.t;
+    if (line.type === 'scoring') {
+      // Metrics only: the engine, its clock and its state do not see it (the warm-up's
+      // suspensions and history carry on into the scored period).
+      this.metrics.startScoring(line.t);
+      return null;
+    }
     if (Math.floor(line.t / MINUTE) > this.minute) await this.advance(line.t);
     else this.clock.set(line.t);
     switch (line.type) {
