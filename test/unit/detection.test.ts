@@ -102,6 +102,16 @@ describe('detection of compromised IDs', () => {
     await f.close();
   });
 
+  it('the default familiarAfter is under a week: a weekly newsletter from the office finds its network familiar the next week', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
+    const id = senderId('weekly');
+    // First ever message from the office on a Monday at 10:30; next Monday's newsletter starts at 10:05.
+    await f.send(id, { ip: '203.0.113.10', at: T0 + 90 * MIN });
+    for (let i = 0; i < 12; i++) await f.send(id, { ip: '203.0.113.10', at: T0 + 7 * DAY + 65 * MIN + i * 100 });
+    assert.equal(await f.records.activeSuspension(id), null);
+    await f.close();
+  });
+
   it('sustained breaches: a client that keeps pushing after refusals is suspended, with automatic release', async () => {
     const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m', autoReleaseAfter: '1d' } } });
     const actions: string[] = [];
