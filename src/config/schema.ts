@@ -16,6 +16,8 @@ const duration = {
 const positiveInt = { type: 'integer', minimum: 1 } as const;
 // Counter cells are 16-bit (see store/memory/ring-series.ts); limits above this would be unsafe.
 const limitValue = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+// Refusals and failed logins are counted in 8-bit cells (ring-series.ts): thresholds stay below 255.
+const eventThreshold = { type: 'integer', minimum: 1, maximum: 250 } as const;
 
 function rule(description: string, extra: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -175,7 +177,7 @@ export const configSchema = {
       properties: {
         sustainedBreach: rule('Suspend after many refused attempts (limit breaches) in a window; from a familiar source network only notify.', {
           window: duration,
-          refusals: positiveInt,
+          refusals: eventThreshold,
           familiarAfter: familiarAfter('refusals from it only notify (the limits keep deferring)'),
         }),
         manySourceIps: rule('Suspend when an ID is used from many distinct source networks (or addresses) in a window.', sourceCount),
@@ -192,7 +194,7 @@ export const configSchema = {
         }),
         failedLoginsThenSuccess: rule('Suspend on a successful login after a run of failed ones.', {
           window: duration,
-          failures: positiveInt,
+          failures: eventThreshold,
         }),
       },
     },

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Place } from '../../src/store/counter-store.ts';
 import { sourcePrefix } from '../../src/store/source-prefix.ts';
-import { MAX_ADDRESSES, SourceAddressTable } from '../../src/store/memory/source-address-table.ts';
+import { AddressList } from '../../src/store/memory/address-list.ts';
+import { MAX_ADDRESSES, networkKey, SourceAddressTable } from '../../src/store/memory/source-address-table.ts';
 
 // The table keeps up to two IPv4 addresses inline and moves to a map at the third (or at
 // an IPv6 address). Whatever the representation, its figures must equal a plain count over
@@ -129,5 +130,46 @@ describe('source address table', () => {
     lone.grow(1);
     const f = lone.figures(0, 10, '192.0.2.1', WINDOWS, true, ['203.0.113.9', { count: 1, first: 1, last: 2, country: 0x4a50, lat: 3500, lon: 13900, net: 0 }]);
     assert.equal(f.previousIp, '203.0.113.9');
+  });
+
+  it('an address list at its cap forgets the least recently seen address and keeps its network figures exact', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = rng(seed);
+      const list = new AddressList(3);
+      let seen: Seen[] = [];
+      let now = 1_800_000_000;
+      for (let i = 0; i < 12; i++) {
+        now += 1 + Math.floor(r() * 3000); // strictly increasing: the least recent is unambiguous
+        const ip = POOL[Math.floor(r() * POOL.length)]!;
+        const place = PLACES[Math.floor(r() * PLACES.length)]!;
+        const cc = place && place.country.length === 2 ? (place.country.charCodeAt(0) << 8) | place.country.charCodeAt(1) : 0;
+        let s = seen.find((x) => x.ip === ip);
+        if (list.touch(ip, now, cc, 0, 0, place !== null)) {
+          assert.ok(s, `seed ${seed}: touched an address the model does not have`);
+        } else {
+          assert.equal(s, undefined, `seed ${seed}: the list lost ${ip}`);
+          const evicted = list.add(ip, { count: 0, first: now, last: now, country: cc, lat: 0, lon: 0, net: networkKey(ip) });
+          if (seen.length === 3) {
+            const oldest = seen.reduce((a, b) => (b.last < a.last ? b : a));
+            assert.equal(evicted?.[0], oldest.ip, `seed ${seed}, step ${i}: evicted`);
+            seen = seen.filter((x) => x !== oldest);
+          } else assert.equal(evicted, null);
+          seen.push((s = { ip, first: now, last: now, count: 0, country: null, lat: NaN }));
+        }
+        s!.last = now;
+        if (place) s!.country = place.country;
+        const probe = POOL[Math.floor(r() * POOL.length)]!;
+        const at = now + Math.floor(r() * 5000);
+        const out = { distinctIps: [0, 0, 0], distinctCountries: [0, 0, 0], distinctPrefixes: [0, 0, 0], prefixFirst: 0, previousIp: null as string | null, previous: null };
+        list.scan(at, probe, networkKey(probe), WINDOWS, true, out);
+        const m = model(seen, at, probe);
+        const ctx = `seed ${seed}, step ${i}`;
+        assert.deepEqual(out.distinctIps, m.per.map((x) => x.ips), ctx);
+        assert.deepEqual(out.distinctCountries, m.per.map((x) => x.countries), ctx);
+        assert.deepEqual(out.distinctPrefixes, m.per.map((x) => x.nets), ctx);
+        assert.equal(out.prefixFirst, m.prefixFirst, ctx);
+        assert.equal(out.previousIp, m.previous?.ip ?? null, ctx);
+      }
+    }
   });
 });

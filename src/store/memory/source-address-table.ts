@@ -1,6 +1,9 @@
 import type { Place, SourceIpStat } from '../counter-store.ts';
 import { sourcePrefix } from '../source-prefix.ts';
+import { AddressList, type AddressStat, type ScanOutput } from './address-list.ts';
 import { intToIpv4, ipv4ToInt } from './ip-key.ts';
+
+export type { AddressStat } from './address-list.ts';
 
 // The client addresses each sender ID was seen from, for the embedded counter store.
 //
@@ -10,30 +13,8 @@ import { intToIpv4, ipv4ToInt } from './ip-key.ts';
 // its addresses (a botnet-driven ID has hundreds; at most MAX_ADDRESSES are kept).
 // docs/performance.md has the measured bytes per ID.
 
-export interface AddressStat {
-  count: number;
-  first: number;
-  last: number;
-  /** Packed country code, 0 when unknown. */
-  country: number;
-  lat: number;
-  lon: number;
-  /** The address's network (see networkKey), kept so scans do not parse addresses again. */
-  net: number | string;
-}
-
-/** What the detection modules need from a sender's addresses at one moment. */
-export interface AddressFigures {
-  /** Per requested window: distinct addresses, countries and networks seen within it. */
-  readonly distinctIps: number[];
-  readonly distinctCountries: number[];
-  readonly distinctPrefixes: number[];
-  /** First-seen second of the event address's network; 0 when not recorded. */
-  prefixFirst: number;
-  /** The most recently seen other address with a known country, when asked for. */
-  previousIp: string | null;
-  previous: AddressStat | null;
-}
+/** What the detection modules need from a sender's addresses at one moment (see figures()). */
+export type AddressFigures = ScanOutput;
 
 /** Beyond this many addresses per sender the least recently seen one is forgotten. */
 export const MAX_ADDRESSES = 256;
@@ -82,10 +63,6 @@ export function networkKey(ip: string): number | string {
   return p;
 }
 
-// Scratch space of the map scan, reused so a scan allocates nothing per address.
-const scanNewest = new Map<number | string, number>();
-const scanCountries: number[][] = [];
-
 export interface AddressTableData {
   readonly arrays: Readonly<Record<string, Uint8Array>>;
   readonly mapped: readonly [number, [string, AddressStat][]][];
@@ -104,7 +81,7 @@ export class SourceAddressTable {
   private country = new Uint16Array(0);
   private lat = new Int16Array(0);
   private lon = new Int16Array(0);
-  private readonly mapped = new Map<number, Map<string, AddressStat>>();
+  private readonly mapped = new Map<number, AddressList>();
 
   grow(capacity: number): void {
     type Arr = Uint8Array | Uint16Array | Int16Array | Uint32Array;
@@ -180,38 +157,20 @@ export class SourceAddressTable {
         return null;
       }
     }
-    let set = this.mapped.get(slot);
-    if (set === undefined) {
-      // Insertion order is recency order (eviction takes the first entry): older inline entry first.
-      set = new Map();
-      const inline = mode === ONE ? [e] : mode === TWO ? (this.last[e]! <= this.last[e + 1]! ? [e, e + 1] : [e + 1, e]) : [];
-      for (const i of inline) set.set(intToIpv4(this.ip4[i]!), this.inlineStat(i));
-      for (let i = e; i < e + 2; i++) this.clearInline(i);
-      this.mapped.set(slot, set);
+    let list = this.mapped.get(slot);
+    if (list === undefined) {
+      list = new AddressList(MAX_ADDRESSES);
+      for (let k = 0; k < (mode === ONE ? 1 : mode === TWO ? 2 : 0); k++) list.add(intToIpv4(this.ip4[e + k]!), this.inlineStat(e + k));
+      this.clearInline(e);
+      this.clearInline(e + 1);
+      this.mapped.set(slot, list);
       this.setMode(slot, MAPPED);
     }
-    const stat = set.get(ip);
-    if (stat) {
-      stat.count++;
-      stat.last = nowSec;
-      if (place) {
-        stat.country = packCountry(place.country);
-        stat.lat = coord(place.lat);
-        stat.lon = coord(place.lon);
-      }
-      set.delete(ip);
-      set.set(ip, stat);
-      return null;
-    }
-    let evicted: [string, AddressStat] | null = null;
-    if (set.size >= MAX_ADDRESSES) {
-      const oldest = set.entries().next().value!;
-      set.delete(oldest[0]);
-      evicted = oldest;
-    }
     const cc = place ? packCountry(place.country) : 0;
-    set.set(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat: place ? coord(place.lat) : NO_COORD, lon: place ? coord(place.lon) : NO_COORD, net: networkKey(ip) });
-    return evicted;
+    const lat = place ? coord(place.lat) : NO_COORD;
+    const lon = place ? coord(place.lon) : NO_COORD;
+    if (list.touch(ip, nowSec, cc, lat, lon, place !== null)) return null;
+    return list.add(ip, { count: 1, first: nowSec, last: nowSec, country: cc, lat, lon, net: networkKey(ip) });
   }
 
   /**
@@ -231,7 +190,7 @@ export class SourceAddressTable {
     };
     const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
     const mine = ip === null ? null : networkKey(ip);
-    if (mode === MAPPED) this.scanMapped(this.mapped.get(slot)!, nowSec, ip, mine, windows, previousOf, out);
+    if (mode === MAPPED) this.mapped.get(slot)!.scan(nowSec, ip, mine, windows, previousOf, out);
     else if (mode !== NONE) this.scanInline(2 * slot, mode === ONE ? 1 : 2, nowSec, ip, mine, windows, previousOf, out);
     if (previousOf && evicted !== null && evicted[1].country !== 0 && (out.previous === null || evicted[1].last >= out.previous.last)) {
       out.previousIp = evicted[0];
@@ -278,41 +237,11 @@ export class SourceAddressTable {
     }
   }
 
-  private scanMapped(set: Map<string, AddressStat>, nowSec: number, ip: string | null, mine: number | string | null, windows: readonly number[], previousOf: boolean, out: AddressFigures): void {
-    const nw = windows.length;
-    while (scanCountries.length < nw) scanCountries.push([]);
-    for (let i = 0; i < nw; i++) scanCountries[i]!.length = 0;
-    scanNewest.clear();
-    // Runs on every request of a multi-address ID: a plain loop, no closure per address.
-    for (const [addr, s] of set) {
-      if (s.net === mine && (out.prefixFirst === 0 || s.first < out.prefixFirst)) out.prefixFirst = s.first;
-      if (previousOf && addr !== ip && s.country !== 0 && (out.previous === null || s.last >= out.previous.last)) {
-        out.previous = s;
-        out.previousIp = addr;
-      }
-      const newest = scanNewest.get(s.net);
-      if (newest === undefined || s.last > newest) scanNewest.set(s.net, s.last);
-      for (let i = 0; i < nw; i++) {
-        if (s.last <= nowSec - windows[i]!) continue;
-        out.distinctIps[i]!++;
-        // Few countries per sender: a linear scan of a small array beats a Set.
-        if (isCountry(s.country) && !scanCountries[i]!.includes(s.country)) scanCountries[i]!.push(s.country);
-      }
-    }
-    for (let i = 0; i < nw; i++) {
-      out.distinctCountries[i] = scanCountries[i]!.length;
-      const since = nowSec - windows[i]!;
-      let nets = 0;
-      for (const t of scanNewest.values()) if (t > since) nets++;
-      out.distinctPrefixes[i] = nets;
-    }
-  }
-
   /** The addresses of a slot, most recently seen first (support tools). */
   list(slot: number): SourceIpStat[] {
     const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
     const rows: [string, AddressStat][] = [];
-    if (mode === MAPPED) rows.push(...this.mapped.get(slot)!);
+    if (mode === MAPPED) rows.push(...this.mapped.get(slot)!.entries());
     else for (let k = 0; k < (mode === ONE ? 1 : mode === TWO ? 2 : 0); k++) rows.push([intToIpv4(this.ip4[2 * slot + k]!), this.inlineStat(2 * slot + k)]);
     return rows
       .map(([ip, s]) => ({ ip, country: unpackCountry(s.country), count: s.count, firstSeen: s.first * 1000, lastSeen: s.last * 1000 }))
@@ -343,7 +272,7 @@ export class SourceAddressTable {
       const per = name === 'flags' ? 1 : 2;
       arrays[name] = new Uint8Array(a.buffer, a.byteOffset, slots * per * a.BYTES_PER_ELEMENT);
     }
-    return { arrays, mapped: [...this.mapped.entries()].map(([slot, set]) => [slot, [...set.entries()]]) };
+    return { arrays, mapped: [...this.mapped.entries()].map(([slot, list]) => [slot, list.entries()]) };
   }
 
   /** Restores exported addresses into a table already grown to hold them. */
@@ -353,6 +282,10 @@ export class SourceAddressTable {
       const target = this[name];
       if (src) new Uint8Array(target.buffer, target.byteOffset, src.byteLength).set(src);
     }
-    for (const [slot, entries] of data.mapped) this.mapped.set(slot, new Map(entries.map(([ip, s]) => [ip, { ...s, net: networkKey(ip) }])));
+    for (const [slot, entries] of data.mapped) {
+      const list = new AddressList(MAX_ADDRESSES);
+      for (const [ip, s] of entries) list.add(ip, { ...s, net: networkKey(ip) });
+      this.mapped.set(slot, list);
+    }
   }
 }
