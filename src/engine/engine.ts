@@ -132,9 +132,10 @@ export class Engine {
               ip: event.ip,
               stage: 'rcpt',
               limits,
-              // The message itself is tested at its first recipient only.
+              // The message itself is tested until one of its recipients is admitted.
               messages: event.pendingRecipients === 0 ? 1 : 0,
               recipients: event.pendingRecipients + 1,
+              firstRcpt: event.triedRecipients === 0,
             }
           : event.alreadyCounted === true
             ? // Content stage of a message the policy door counted: observe only (no limits, adds 0).
