@@ -122,9 +122,11 @@ export class Engine {
     const u = this.records.user(event.sender);
     const settings = u instanceof Promise ? await u : u;
     const limits = limitsFor(this.config, settings, now);
+    const place = source === null ? null : source.place;
+    // One literal per stage (no spreading): this runs for every request.
     const req: ObserveRequest =
       event.kind === 'auth'
-        ? { sender: event.sender, now, ip: event.ip, stage: 'auth', authOk: event.ok, limits, messages: 0, recipients: 0 }
+        ? { sender: event.sender, now, ip: event.ip, stage: 'auth', authOk: event.ok, limits, messages: 0, recipients: 0, place }
         : event.kind === 'rcpt'
           ? {
               sender: event.sender,
@@ -136,16 +138,17 @@ export class Engine {
               messages: event.pendingRecipients === 0 ? 1 : 0,
               recipients: event.pendingRecipients + 1,
               firstRcpt: event.triedRecipients === 0,
+              place,
             }
           : event.alreadyCounted === true
             ? // Content stage of a message the policy door counted: observe only (no limits, adds 0).
-              { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0 }
-            : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
+              { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0, place }
+            : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount), place };
     // Countermeasure 2: the message's content is classified once, for the content and pool
     // modules; its campaign count and Rspamd (when configured) run alongside the store operation.
     const contentRun = event.kind === 'message' && this.config.content.enabled ? this.contentAnalyser()?.analyse(event, this.counters) ?? null : null;
     const contentSettled = contentRun?.then((a) => ({ a }), (e: unknown) => ({ e })) ?? null;
-    const o = this.counters.observe(source === null ? req : { ...req, place: source.place });
+    const o = this.counters.observe(req);
     const snapshot = o instanceof Promise ? await o : o;
     let content: ContentAnalysis | null = null;
     if (contentSettled !== null) {
