@@ -7,7 +7,7 @@ import { SEVERITY, type Finding, type Measure, type NoticeRequest, type SuspendR
 import { MEASURES } from './measures/index.ts';
 import { limitsFor } from './measures/rate-limit.ts';
 import { distinctWindowsOf } from './measures/source-ips.ts';
-import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspended as suspendedText } from './replies.ts';
+import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspendedReply } from './replies.ts';
 import type { Effect, EngineEvent, EpochMs, Reason, SenderId, SourceInfo, SourceResolver, Verdict } from './types.ts';
 import { ACCEPT } from './types.ts';
 
@@ -194,7 +194,7 @@ export class Engine {
         action: 'reject',
         code: 550,
         enhanced: '5.7.1',
-        text: render(suspendedText(this.config.replies.support), this.config.replies.languages),
+        text: suspendedReply(this.config.replies),
         reasons,
         effects,
       };
