@@ -7,7 +7,7 @@ import { SEVERITY, type Finding, type Measure, type NoticeRequest, type SuspendR
 import { MEASURES } from './measures/index.ts';
 import { limitsFor } from './measures/rate-limit.ts';
 import { distinctWindowsOf } from './measures/source-ips.ts';
-import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspended as suspendedText } from './replies.ts';
+import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspendedReply } from './replies.ts';
 import type { Effect, EngineEvent, EpochMs, Reason, SenderId, SourceInfo, SourceResolver, Verdict } from './types.ts';
 import { ACCEPT } from './types.ts';
 
@@ -122,9 +122,11 @@ export class Engine {
     const u = this.records.user(event.sender);
     const settings = u instanceof Promise ? await u : u;
     const limits = limitsFor(this.config, settings, now);
+    const place = source === null ? null : source.place;
+    // One literal per stage (no spreading): this runs for every request.
     const req: ObserveRequest =
       event.kind === 'auth'
-        ? { sender: event.sender, now, ip: event.ip, stage: 'auth', authOk: event.ok, limits, messages: 0, recipients: 0 }
+        ? { sender: event.sender, now, ip: event.ip, stage: 'auth', authOk: event.ok, limits, messages: 0, recipients: 0, place }
         : event.kind === 'rcpt'
           ? {
               sender: event.sender,
@@ -132,19 +134,21 @@ export class Engine {
               ip: event.ip,
               stage: 'rcpt',
               limits,
-              // The message itself is tested at its first recipient only.
+              // The message itself is tested until one of its recipients is admitted.
               messages: event.pendingRecipients === 0 ? 1 : 0,
               recipients: event.pendingRecipients + 1,
+              firstRcpt: event.triedRecipients === 0,
+              place,
             }
           : event.alreadyCounted === true
             ? // Content stage of a message the policy door counted: observe only (no limits, adds 0).
-              { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0 }
-            : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount) };
+              { sender: event.sender, now, ip: event.ip, stage: 'message', limits: [], messages: 0, recipients: 0, place }
+            : { sender: event.sender, now, ip: event.ip, stage: 'message', limits, messages: 1, recipients: Math.max(1, event.recipientCount), place };
     // Countermeasure 2: the message's content is classified once, for the content and pool
     // modules; its campaign count and Rspamd (when configured) run alongside the store operation.
     const contentRun = event.kind === 'message' && this.config.content.enabled ? this.contentAnalyser()?.analyse(event, this.counters) ?? null : null;
     const contentSettled = contentRun?.then((a) => ({ a }), (e: unknown) => ({ e })) ?? null;
-    const o = this.counters.observe(source === null ? req : { ...req, place: source.place });
+    const o = this.counters.observe(req);
     const snapshot = o instanceof Promise ? await o : o;
     let content: ContentAnalysis | null = null;
     if (contentSettled !== null) {
@@ -190,7 +194,7 @@ export class Engine {
         action: 'reject',
         code: 550,
         enhanced: '5.7.1',
-        text: render(suspendedText(this.config.replies.support), this.config.replies.languages),
+        text: suspendedReply(this.config.replies),
         reasons,
         effects,
       };

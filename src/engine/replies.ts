@@ -31,6 +31,15 @@ export function suspended(support: string): ReplyText {
   };
 }
 
+const suspendedTexts = new WeakMap<object, string>();
+
+/** The rendered suspension text for a replies config, built once (a botnet's every RCPT gets it). */
+export function suspendedReply(replies: { readonly support: string; readonly languages: readonly Language[] }): string {
+  let text = suspendedTexts.get(replies);
+  if (text === undefined) suspendedTexts.set(replies, (text = render(suspended(replies.support), replies.languages)));
+  return text;
+}
+
 export const AUTH_REQUIRED: ReplyText = {
   ja: '送信にはSMTP認証が必要です。メールソフトの送信サーバ設定で認証を有効にしてください',
   en: 'Authentication required: enable SMTP authentication in your mail program',

@@ -41,6 +41,8 @@ export interface RcptEvent extends EventBase {
   readonly recipient: string;
   /** Recipients of this transaction already admitted before this one. */
   readonly pendingRecipients: number;
+  /** RCPTs of this transaction already judged before this one, admitted or not (0: its first RCPT). */
+  readonly triedRecipients: number;
   /** Correlates the RCPT and END-OF-MESSAGE requests of one transaction. */
   readonly transaction: string;
 }

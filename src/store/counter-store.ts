@@ -42,6 +42,13 @@ export interface ObserveRequest {
   readonly recipients: number;
   /** Where `ip` is, when the door or engine knows it (countermeasure 3); stored with the address. */
   readonly place?: Place | null;
+  /**
+   * rcpt stage: this is the transaction's first RCPT, admitted or not. A refused transaction
+   * counts one refusal (at its first RCPT, or at its end) and its address is recorded once
+   * (at its first RCPT), however many recipients the client then tries. When absent,
+   * `messages > 0` stands for it (callers that do not follow transactions).
+   */
+  readonly firstRcpt?: boolean;
 }
 
 /** Country (ISO 3166 alpha-2, or "--" for internal/unknown) and coordinates of an address. */
@@ -164,4 +171,13 @@ export interface CounterStore {
   /** Records the sender for each fingerprint and counts distinct senders (optional: without it campaign detection is off). */
   observeCampaign?(req: CampaignRequest): Promise<CampaignSnapshot>;
   close(): Promise<void>;
+}
+
+/**
+ * Whether a request opens its transaction's account: the first RCPT (or, without
+ * `firstRcpt`, a request that tests the message itself) and the message stage when it adds
+ * the message. A refusal counts and the client address is recorded only then.
+ */
+export function opensTransaction(req: ObserveRequest): boolean {
+  return req.stage === 'message' ? req.messages > 0 : req.stage === 'rcpt' && (req.firstRcpt ?? req.messages > 0);
 }

@@ -71,6 +71,11 @@ export function counterStoreSuite(name: string, open: (layout: CounterLayout) =>
       assert.equal(r.breaches, 2);
       // Later recipients of a refused transaction (messages 0) are not breaches again.
       assert.equal((await s.observe(rcpt(a, T + 11_500, { messages: 0, recipients: 2 }))).breaches, 2);
+      // Nor are they when none was admitted (each still tests the message): one transaction, one refusal.
+      const tx = [true, false, false, false].map((firstRcpt) => rcpt(a, T + 12_000, { ip: '126.0.5.1', firstRcpt }));
+      const out = await seq(tx);
+      assert.deepEqual(out.map((o) => [o.admitted, o.breaches]), [[false, 3], [false, 3], [false, 3], [false, 3]]);
+      assert.equal((await s.sourceIps(a, T + 12_000)).find((x) => x.ip === '126.0.5.1')?.count, 1, 'the address is recorded once per transaction');
     });
 
     it('N concurrent attempts at the last free places: exactly the limit is admitted', async () => {

@@ -39,7 +39,7 @@ export async function sendLikePolicyDoor(engine: Engine, clock: VirtualClock, us
   let admitted = 0;
   let refusal: Verdict | null = null;
   for (let i = 0; i < (opts.rcpts ?? 1); i++) {
-    const ev: RcptEvent = { ...base, kind: 'rcpt', recipient: `r${i}@example.com`, pendingRecipients: admitted };
+    const ev: RcptEvent = { ...base, kind: 'rcpt', recipient: `r${i}@example.com`, pendingRecipients: admitted, triedRecipients: i };
     const v = await engine.decide(ev);
     if (v.action === 'accept') admitted++;
     else refusal ??= v;

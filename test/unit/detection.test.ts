@@ -89,6 +89,19 @@ describe('detection of compromised IDs', () => {
     await f.close();
   });
 
+  it('a refused transaction counts one refusal however many recipients the client then tries', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
+    const id = senderId('many-recipients');
+    const actions: string[] = [];
+    for (let i = 0; i < 6; i++) actions.push((await f.send(id, { ip: '198.51.100.7', at: T0 + i * 1000, rcpts: 30 })).action);
+    // Two admitted, then four refused transactions of 30 recipients each: 4 refusals, under 5.
+    assert.deepEqual(actions, ['accept', 'accept', 'defer', 'defer', 'defer', 'defer']);
+    assert.equal(await f.records.activeSuspension(id), null);
+    assert.equal((await f.send(id, { ip: '198.51.100.7', at: T0 + 7000, rcpts: 30 })).action, 'reject', 'the fifth refused transaction suspends');
+    assert.equal((await f.records.activeSuspension(id))?.rule, 'sustained-breach');
+    await f.close();
+  });
+
   it('sustained breaches from a network first seen less than familiarAfter ago suspend (a new server blasting)', async () => {
     const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
     const id = senderId('victim2');
@@ -259,7 +272,7 @@ describe('detection of compromised IDs', () => {
 
   it('unauthenticated submission is refused, unless the policy context allows it', async () => {
     const f = fixture({ policy: { contexts: { relay: { requireAuth: false } } } });
-    const base = { kind: 'rcpt' as const, t: T0, door: 'policy' as const, sender: null, ip: '10.0.0.1', mailFrom: 'x@y', recipient: 'a@b', pendingRecipients: 0, transaction: 't' };
+    const base = { kind: 'rcpt' as const, t: T0, door: 'policy' as const, sender: null, ip: '10.0.0.1', mailFrom: 'x@y', recipient: 'a@b', pendingRecipients: 0, triedRecipients: 0, transaction: 't' };
     const v = await f.engine.decide(base);
     assert.equal(v.action, 'reject');
     assert.equal(v.code, 530);

@@ -160,8 +160,8 @@ describe('source address table', () => {
         if (place) s!.country = place.country;
         const probe = POOL[Math.floor(r() * POOL.length)]!;
         const at = now + Math.floor(r() * 5000);
-        const out = { distinctIps: [0, 0, 0], distinctCountries: [0, 0, 0], distinctPrefixes: [0, 0, 0], prefixFirst: 0, previousIp: null as string | null, previous: null };
-        list.scan(at, probe, networkKey(probe), WINDOWS, true, out);
+        const out = list.scan(at, probe, networkKey(probe), WINDOWS, true);
+        assert.equal(list.scan(at, probe, networkKey(probe), WINDOWS, true), out, 'the same question, unchanged list: the same answer');
         const m = model(seen, at, probe);
         const ctx = `seed ${seed}, step ${i}`;
         assert.deepEqual(out.distinctIps, m.per.map((x) => x.ips), ctx);

@@ -41,7 +41,7 @@ function handleConnection(
 ): void {
   const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : listener.listen;
   const parser = new PolicyFrameParser(config.policy.maxRequestBytes);
-  const tx: PolicyTransaction = { instance: '', admitted: 0 };
+  const tx: PolicyTransaction = { instance: '', admitted: 0, tried: 0 };
   const queue: PolicyRequest[] = [];
   let busy = false;
   let closed = false;

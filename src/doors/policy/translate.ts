@@ -8,6 +8,8 @@ import type { PolicyRequest } from './frame-parser.ts';
 export interface PolicyTransaction {
   instance: string;
   admitted: number;
+  /** RCPT requests of the transaction judged so far. */
+  tried: number;
 }
 
 /** The engine event for a request, or null for stages fumidai does not judge (answered DUNNO). */
@@ -27,11 +29,12 @@ export function toEvent(
   if (instance !== tx.instance) {
     tx.instance = instance;
     tx.admitted = 0;
+    tx.tried = 0;
   }
   const mailFrom = req.get('sender') ?? '';
   // Object literals of one fixed shape each (no spreading): this runs for every request.
   if (state === 'RCPT') {
-    return { kind: 'rcpt', t, door: 'policy', sender, ip, context, mailFrom, recipient: req.get('recipient') ?? '', pendingRecipients: tx.admitted, transaction: instance };
+    return { kind: 'rcpt', t, door: 'policy', sender, ip, context, mailFrom, recipient: req.get('recipient') ?? '', pendingRecipients: tx.admitted, triedRecipients: tx.tried++, transaction: instance };
   }
   return {
     kind: 'message',

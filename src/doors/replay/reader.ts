@@ -111,7 +111,8 @@ export class LineParser {
 
   /** The parsed line, null for a blank line, or an error naming the line. */
   parse(text: string, line: number): ReplayLine | null | ReplayInputError {
-    if (text.length === 0 || text.trim() === '') return null;
+    // trim() only for lines that start blank: a JSON line starts with '{'.
+    if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === '')) return null;
     let doc: unknown;
     try {
       doc = JSON.parse(text);
@@ -119,34 +120,34 @@ export class LineParser {
       return new ReplayInputError(line, `not valid JSON (${(e as Error).message})`);
     }
     if (!isObject(doc)) return new ReplayInputError(line, 'expected a JSON object');
-    const fail = (problem: string): ReplayInputError => new ReplayInputError(line, problem);
 
     const t = parseTime(doc.t);
-    if (t instanceof Error) return fail(`t: ${t.message}`);
+    if (t instanceof Error) return fail(line, `t: ${t.message}`);
     let label: ReplayLabel | null = null;
     if (doc.label !== undefined && doc.label !== null) {
-      if (doc.label !== 'legit' && doc.label !== 'abuse') return fail(`label: expected "legit" or "abuse", got ${JSON.stringify(doc.label)}`);
+      if (doc.label !== 'legit' && doc.label !== 'abuse') return fail(line, `label: expected "legit" or "abuse", got ${JSON.stringify(doc.label)}`);
       label = doc.label;
     }
-    if (doc.group !== undefined && doc.group !== null && typeof doc.group !== 'string') return fail('group: expected a string');
+    if (doc.group !== undefined && doc.group !== null && typeof doc.group !== 'string') return fail(line, 'group: expected a string');
     const group = (doc.group as string | null | undefined) ?? null;
 
     switch (doc.type) {
       case 'message': {
-        if (typeof doc.id !== 'string' || doc.id === '') return fail('id: a message needs a non-empty string id');
+        if (typeof doc.id !== 'string' || doc.id === '') return fail(line, 'id: a message needs a non-empty string id');
         const user = optionalUser(doc.user);
-        if (user instanceof Error) return fail(`user: ${user.message}`);
+        if (user instanceof Error) return fail(line, `user: ${user.message}`);
         const ip = parseIp(doc.ip);
-        if (ip instanceof Error) return fail(`ip: ${ip.message}`);
-        if (!Array.isArray(doc.rcpt) || doc.rcpt.length === 0) return fail('rcpt: expected a non-empty array of recipient addresses');
-        for (const [i, r] of doc.rcpt.entries()) {
-          if (typeof r !== 'string' || r === '') return fail(`rcpt[${i}]: expected a non-empty string`);
+        if (ip instanceof Error) return fail(line, `ip: ${ip.message}`);
+        if (!Array.isArray(doc.rcpt) || doc.rcpt.length === 0) return fail(line, 'rcpt: expected a non-empty array of recipient addresses');
+        for (let i = 0; i < doc.rcpt.length; i++) {
+          const r: unknown = doc.rcpt[i];
+          if (typeof r !== 'string' || r === '') return fail(line, `rcpt[${i}]: expected a non-empty string`);
         }
-        if (doc.mailFrom !== undefined && typeof doc.mailFrom !== 'string') return fail('mailFrom: expected a string');
-        if (doc.headerFrom !== undefined && doc.headerFrom !== null && typeof doc.headerFrom !== 'string') return fail('headerFrom: expected a string');
+        if (doc.mailFrom !== undefined && typeof doc.mailFrom !== 'string') return fail(line, 'mailFrom: expected a string');
+        if (doc.headerFrom !== undefined && doc.headerFrom !== null && typeof doc.headerFrom !== 'string') return fail(line, 'headerFrom: expected a string');
         let size: number;
         if (doc.size !== undefined && doc.size !== null) {
-          if (!Number.isSafeInteger(doc.size) || (doc.size as number) < 0) return fail('size: expected a non-negative integer (bytes)');
+          if (!Number.isSafeInteger(doc.size) || (doc.size as number) < 0) return fail(line, 'size: expected a non-negative integer (bytes)');
           size = doc.size as number;
         } else {
           size = typeof doc.raw === 'string' ? Buffer.byteLength(doc.raw) : 0;
@@ -168,30 +169,30 @@ export class LineParser {
       }
       case 'auth': {
         const user = requiredUser(doc.user);
-        if (user instanceof Error) return fail(`user: ${user.message}`);
+        if (user instanceof Error) return fail(line, `user: ${user.message}`);
         const ip = parseIp(doc.ip);
-        if (ip instanceof Error) return fail(`ip: ${ip.message}`);
-        if (typeof doc.ok !== 'boolean') return fail('ok: expected true (login succeeded) or false (failed)');
-        if (doc.protocol !== undefined && typeof doc.protocol !== 'string') return fail('protocol: expected a string');
-        if (doc.method !== undefined && typeof doc.method !== 'string') return fail('method: expected a string');
+        if (ip instanceof Error) return fail(line, `ip: ${ip.message}`);
+        if (typeof doc.ok !== 'boolean') return fail(line, 'ok: expected true (login succeeded) or false (failed)');
+        if (doc.protocol !== undefined && typeof doc.protocol !== 'string') return fail(line, 'protocol: expected a string');
+        if (doc.method !== undefined && typeof doc.method !== 'string') return fail(line, 'method: expected a string');
         return { type: 'auth', line, t, label, group, user, ip, ok: doc.ok, protocol: doc.protocol as string | undefined, method: doc.method as string | undefined };
       }
       case 'user': {
         const user = requiredUser(doc.user);
-        if (user instanceof Error) return fail(`user: ${user.message}`);
+        if (user instanceof Error) return fail(line, `user: ${user.message}`);
         const limits = this.limits(doc.limits);
-        if (limits instanceof Error) return fail(`limits: ${limits.message}`);
+        if (limits instanceof Error) return fail(line, `limits: ${limits.message}`);
         if (doc.addresses !== undefined && (!Array.isArray(doc.addresses) || doc.addresses.some((a) => typeof a !== 'string'))) {
-          return fail('addresses: expected an array of strings');
+          return fail(line, 'addresses: expected an array of strings');
         }
         for (const flag of ['allowAbroad', 'poolConsent'] as const) {
-          if (doc[flag] !== undefined && typeof doc[flag] !== 'boolean') return fail(`${flag}: expected true or false`);
+          if (doc[flag] !== undefined && typeof doc[flag] !== 'boolean') return fail(line, `${flag}: expected true or false`);
         }
         // Countermeasures 3 and 5: the abroad switch, a travel exception, the user's addresses.
         let abroadUntil: EpochMs | null | undefined;
         if (doc.abroadUntil !== undefined && doc.abroadUntil !== null) {
           const until = parseTime(doc.abroadUntil);
-          if (until instanceof Error) return fail(`abroadUntil: ${until.message}`);
+          if (until instanceof Error) return fail(line, `abroadUntil: ${until.message}`);
           abroadUntil = until;
         } else if (doc.abroadUntil === null) {
           abroadUntil = null;
@@ -212,9 +213,9 @@ export class LineParser {
       case 'scoring':
         return { type: 'scoring', line, t, label: null, group: null };
       case undefined:
-        return fail('type: missing; expected "user", "auth", "message" or "scoring"');
+        return fail(line, 'type: missing; expected "user", "auth", "message" or "scoring"');
       default:
-        return fail(`type: unknown type ${JSON.stringify(doc.type)}; expected "user", "auth", "message" or "scoring"`);
+        return fail(line, `type: unknown type ${JSON.stringify(doc.type)}; expected "user", "auth", "message" or "scoring"`);
     }
   }
 
@@ -235,6 +236,10 @@ export class LineParser {
     }
     return out;
   }
+}
+
+function fail(line: number, problem: string): ReplayInputError {
+  return new ReplayInputError(line, problem);
 }
 
 function parseTime(v: unknown): EpochMs | Error {

@@ -162,8 +162,8 @@ export class ReplayRunner {
     const { t, user: sender, ip, mailFrom, id: transaction } = line;
     let admitted = 0;
     let refusal: Verdict | null = null;
-    for (const recipient of line.rcpt) {
-      const rcpt: RcptEvent = { kind: 'rcpt', t, door: 'replay', sender, ip, mailFrom, recipient, pendingRecipients: admitted, transaction };
+    for (let i = 0; i < line.rcpt.length; i++) {
+      const rcpt: RcptEvent = { kind: 'rcpt', t, door: 'replay', sender, ip, mailFrom, recipient: line.rcpt[i]!, pendingRecipients: admitted, triedRecipients: i, transaction };
       const v = await this.engine.decide(rcpt);
       if (v.action === 'accept') admitted++;
       else refusal ??= v;

@@ -1,5 +1,5 @@
 import type { Finding, Measure } from '../measure.ts';
-import { render, suspended } from '../replies.ts';
+import { suspendedReply } from '../replies.ts';
 
 // Countermeasure 1: a suspended ID may not send (it can still log in and receive mail:
 // only the sending function is stopped).
@@ -11,7 +11,7 @@ export const suspensionGate: Measure = {
       action: 'reject',
       code: 550,
       enhanced: '5.7.1',
-      text: render(suspended(config.replies.support), config.replies.languages),
+      text: suspendedReply(config.replies),
       reason: { module: 'suspension', rule: 'suspended', detail: 'sending is suspended for this ID' },
     };
   },

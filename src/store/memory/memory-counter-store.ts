@@ -14,6 +14,7 @@ import type {
   TopMetric,
   WindowCount,
 } from '../counter-store.ts';
+import { opensTransaction } from '../counter-store.ts';
 import { CampaignTracker } from './campaign-tracker.ts';
 import { addSaturating, advance, CELL_MAX, EVENT_CELL_MAX, ringShape, sum, sumAt, type RingShape } from './ring-series.ts';
 import { SourceAddressTable, uncoord, unpackCountry, type AddressStat, type AddressTableData } from './source-address-table.ts';
@@ -169,8 +170,9 @@ export class MemoryCounterStore implements CounterStore {
     const eRow = slot * this.eventStride;
     const bBase = eRow + this.breachOffset;
     const bAt = advance(this.events, bBase, this.breachShape, prevSec, nowSec);
-    // A refused transaction counts once: at its first RCPT (messages > 0) or at its end.
-    if (exceeded !== null && req.messages > 0) addSaturating(this.events, bAt, 1, EVENT_CELL_MAX);
+    // A refused transaction counts once: at its first RCPT or at its end.
+    const opens = opensTransaction(req);
+    if (exceeded !== null && opens) addSaturating(this.events, bAt, 1, EVENT_CELL_MAX);
     const breaches = sum(this.events, bBase, this.breachShape);
 
     const aBase = eRow + this.authOffset;
@@ -187,7 +189,7 @@ export class MemoryCounterStore implements CounterStore {
     // An address counts once per transaction (at its first RCPT) and per successful login.
     // Failed logins do not count: else anyone could get an ID suspended by failing from many addresses.
     const evicted =
-      req.ip !== null && ((req.stage === 'rcpt' && req.messages > 0) || (req.stage === 'auth' && req.authOk === true))
+      req.ip !== null && ((req.stage === 'rcpt' && opens) || (req.stage === 'auth' && req.authOk === true))
         ? this.addresses.note(slot, req.ip, nowSec, req.place ?? null)
         : null;
     const wantPrevious = req.place != null && req.ip !== null;

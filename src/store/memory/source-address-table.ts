@@ -1,6 +1,6 @@
 import type { Place, SourceIpStat } from '../counter-store.ts';
 import { sourcePrefix } from '../source-prefix.ts';
-import { AddressList, type AddressStat, type ScanOutput } from './address-list.ts';
+import { AddressList, emptyFigures, type AddressStat, type ScanOutput } from './address-list.ts';
 import { intToIpv4, ipv4ToInt } from './ip-key.ts';
 
 export type { AddressStat } from './address-list.ts';
@@ -179,22 +179,18 @@ export class SourceAddressTable {
    * with a known country (`evicted`, an entry just forgotten, is a candidate too). One pass.
    */
   figures(slot: number, nowSec: number, ip: string | null, windows: readonly number[], previousOf: boolean, evicted: [string, AddressStat] | null = null): AddressFigures {
-    const nw = windows.length;
-    const out: AddressFigures = {
-      distinctIps: new Array<number>(nw).fill(0),
-      distinctCountries: new Array<number>(nw).fill(0),
-      distinctPrefixes: new Array<number>(nw).fill(0),
-      prefixFirst: 0,
-      previousIp: null,
-      previous: null,
-    };
     const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
     const mine = ip === null ? null : networkKey(ip);
-    if (mode === MAPPED) this.mapped.get(slot)!.scan(nowSec, ip, mine, windows, previousOf, out);
-    else if (mode !== NONE) this.scanInline(2 * slot, mode === ONE ? 1 : 2, nowSec, ip, mine, windows, previousOf, out);
+    let out: AddressFigures;
+    if (mode === MAPPED) {
+      out = this.mapped.get(slot)!.scan(nowSec, ip, mine, windows, previousOf);
+    } else {
+      out = emptyFigures(windows.length);
+      if (mode !== NONE) this.scanInline(2 * slot, mode === ONE ? 1 : 2, nowSec, ip, mine, windows, previousOf, out);
+    }
     if (previousOf && evicted !== null && evicted[1].country !== 0 && (out.previous === null || evicted[1].last >= out.previous.last)) {
-      out.previousIp = evicted[0];
-      out.previous = evicted[1];
+      // A copy: the list may hand the same answer to the next identical question.
+      return { ...out, previousIp: evicted[0], previous: evicted[1] };
     }
     return out;
   }

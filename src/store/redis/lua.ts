@@ -180,8 +180,9 @@ end
  * separated by newlines (fewer arguments to encode and parse: measured 3-5 µs less client CPU
  * per call): now (s), stage (r|m|a), authOk (0|1), messages, recipients, ip ('' = none),
  * hasPlace (0|1), country, lat, lon (hundredths, '' = none), limits as
- * "m,r,m,r,...", the address's network (src/store/source-prefix.ts; '' = none), and last
- * the sender (the rest of the string, whatever it contains).
+ * "m,r,m,r,...", the address's network (src/store/source-prefix.ts; '' = none), opens (0|1:
+ * counter-store.ts opensTransaction), and last the sender (the rest of the string, whatever
+ * it contains).
  */
 export function observeScript(p: ScriptParams): string {
   return `${header(p)}
@@ -191,7 +192,7 @@ local SUS, IPZ, IPD, CCZ = base .. 'sus', base .. 'ip', base .. 'ipd', base .. '
 local a = ARGV[1]
 local f = {}
 local pos = 1
-for i = 1, 12 do
+for i = 1, 13 do
   local nl = string.find(a, '\\n', pos, true)
   f[i] = string.sub(a, pos, nl - 1)
   pos = nl + 1
@@ -207,6 +208,7 @@ local pcc, plat, plon = f[8], f[9], f[10]
 local lims = {}
 for v in string.gmatch(f[11], '[^,]+') do lims[#lims + 1] = tonumber(v) end
 local pfx = f[12]
+local opens = f[13] == '1'
 local PXZ, PXF = base .. 'px', base .. 'pxf'
 local sender = string.sub(a, pos)
 local nlim = #lims / 2
@@ -259,7 +261,7 @@ if stage == 'm' and admitted then
 end
 
 local bAt = advance(c, BOFF, BB, BC, prevSec, now)
-if exW > 0 and msgs > 0 then addSat(c, bAt, 1, EVENT_MAX) end
+if exW > 0 and opens then addSat(c, bAt, 1, EVENT_MAX) end
 local breaches = ringSum(c, BOFF, BC)
 
 local aAt = advance(c, AOFF, AB, AC, prevSec, now)
@@ -278,7 +280,7 @@ end
 -- bucket (cells were cleared), the sender is new, or a minute passed (so the last-update
 -- time is never more than a minute old). Keeping an older last-update time within the
 -- same buckets of every ring changes nothing: the rings depend only on bucket numbers.
-local dirty = fresh or not h[1] or (stage == 'm' and admitted) or (exW > 0 and msgs > 0) or (stage == 'a' and not authOk)
+local dirty = fresh or not h[1] or (stage == 'm' and admitted) or (exW > 0 and opens) or (stage == 'a' and not authOk)
 if not dirty then
   for w = 1, NW do
     if math.floor(now / RB[w]) > math.floor(prevSec / RB[w]) then dirty = true break end
@@ -324,7 +326,7 @@ end
 
 -- An address counts once per transaction (first RCPT) and per successful login.
 local card = 0
-if ip ~= '' and ((stage == 'r' and msgs > 0) or (stage == 'a' and authOk)) then
+if ip ~= '' and ((stage == 'r' and opens) or (stage == 'a' and authOk)) then
   local st = redis.call('HGET', IPD, ip)
   local count, firstS, scc, slat, slon = 0, now, '', '', ''
   if st then count, firstS, scc, slat, slon = splitStat(st) end

@@ -16,6 +16,7 @@ import type {
   TopMetric,
   WindowCount,
 } from '../counter-store.ts';
+import { opensTransaction } from '../counter-store.ts';
 import { sourcePrefix } from '../source-prefix.ts';
 import { ringShape } from '../memory/ring-series.ts';
 import { counterTtlFor, observeScript, peekScript, SUSPEND_SCRIPT, TIME_SCRIPT, topValueScript, type ScriptParams } from './lua.ts';
@@ -170,7 +171,7 @@ export class RedisCounterStore implements CounterStore {
     for (const l of req.limits) limits += `${limits === '' ? '' : ','}${l.messages},${l.recipients}`;
     const packed =
       `${nowSec}\n${req.stage === 'rcpt' ? 'r' : req.stage === 'message' ? 'm' : 'a'}\n${req.authOk === true ? 1 : 0}\n${req.messages}\n${req.recipients}\n` +
-      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.ip === null ? '' : (sourcePrefix(req.ip) ?? req.ip)}\n${req.sender}`;
+      `${req.ip ?? ''}\n${place === null ? 0 : 1}\n${place !== null && place.country.length === 2 ? place.country : ''}\n${lat}\n${lon}\n${limits}\n${req.ip === null ? '' : (sourcePrefix(req.ip) ?? req.ip)}\n${opensTransaction(req) ? 1 : 0}\n${req.sender}`;
     const r = (await this.run(this.observeLua, [k.counters, this.keys.index(Math.floor(nowSec / DAY), req.sender)], [packed])) as (number | string | null)[];
     const exW = Number(r[2]);
     const exceeded: Exceeded | null =
