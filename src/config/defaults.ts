@@ -49,7 +49,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
     subBuckets: 10,
   },
   detection: {
-    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 20, familiarAfter: FAMILIAR_AFTER },
+    sustainedBreach: { enabled: true, action: 'suspend', autoReleaseAfter: 86400, window: 600, refusals: 10, familiarAfter: FAMILIAR_AFTER },
     manySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, distinct: 8, by: 'prefix' },
     burstSourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 600, distinct: 6, by: 'prefix' },
     dailySourceIps: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 86400, distinct: 12, by: 'prefix' },
