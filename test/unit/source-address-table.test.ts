@@ -161,7 +161,7 @@ describe('source address table', () => {
         const probe = POOL[Math.floor(r() * POOL.length)]!;
         const at = now + Math.floor(r() * 5000);
         const out = list.scan(at, probe, networkKey(probe), WINDOWS, true);
-        assert.equal(list.scan(at, probe, networkKey(probe), WINDOWS, true), out, 'the same question, unchanged list: the same answer');
+        assert.deepEqual(list.scan(at, probe, networkKey(probe), WINDOWS, true), out, 'the same question, unchanged list: the same answer');
         const m = model(seen, at, probe);
         const ctx = `seed ${seed}, step ${i}`;
         assert.deepEqual(out.distinctIps, m.per.map((x) => x.ips), ctx);
@@ -171,5 +171,18 @@ describe('source address table', () => {
         assert.equal(out.previousIp, m.previous?.ip ?? null, ctx);
       }
     }
+  });
+
+  it('a long list answers a repeated question from its last scan until it changes', () => {
+    const list = new AddressList(MAX_ADDRESSES);
+    for (let i = 0; i < 40; i++) list.add(`198.51.${i}.7`, { count: 1, first: 100 + i, last: 100 + i, country: 0x4a50, lat: 0, lon: 0, net: networkKey(`198.51.${i}.7`) });
+    const a = list.scan(200, '198.51.3.7', networkKey('198.51.3.7'), WINDOWS, true);
+    assert.equal(list.scan(200, '198.51.3.7', networkKey('198.51.3.7'), WINDOWS, true), a, 'unchanged: the same answer object');
+    assert.deepEqual(a.distinctIps, [40, 40, 40]);
+    list.touch('198.51.3.7', 200, 0x4a50, 0, 0, true);
+    const b = list.scan(200, '198.51.3.7', networkKey('198.51.3.7'), WINDOWS, true);
+    assert.notEqual(b, a, 'changed: scanned again');
+    assert.equal(b.previousIp, '198.51.39.7');
+    assert.notEqual(list.scan(201, '198.51.3.7', networkKey('198.51.3.7'), WINDOWS, true), b, 'another second: scanned again');
   });
 });

@@ -1,7 +1,11 @@
-// The addresses of one sender seen from more than two addresses (or from IPv6): a botnet-
-// driven ID has hundreds, and every request of it reads figures over all of them. Kept as
-// parallel typed arrays with a per-network summary, so that a read is a few loops over
-// numbers: no object per address, no allocation, no address parsed again.
+// The addresses of one sender seen from more than two addresses (or from IPv6): home,
+// phone and office for many users, hundreds for a botnet-driven ID, and every request
+// reads figures over all of them. Kept as one flat array of numbers per list (a row per
+// address) with a per-network summary, so a read is a few loops over numbers, with no
+// object per address and no address parsed again; small lists (the common case) need no
+// Map at all. docs/performance.md has the measured bytes per ID.
+
+import { intToIpv4, ipv4ToInt } from './ip-key.ts';
 
 /** One address's record as the table exports and shows it. */
 export interface AddressStat {
@@ -45,58 +49,87 @@ export function emptyFigures(windows: number): ScanOutput {
 const INTERNAL = 0x2d2d;
 const scratchCountries: number[][] = [];
 
-function grown<T extends Uint32Array | Uint16Array | Int16Array>(a: T, n: number): T {
-  const b = new (a.constructor as new (n: number) => T)(n);
-  b.set(a);
-  return b;
+// A row per address: count, first, last, country, lat, lon, network id.
+const STRIDE = 7;
+const COUNT = 0;
+const FIRST = 1;
+const LAST = 2;
+const COUNTRY = 3;
+const LAT = 4;
+const LON = 5;
+const NET = 6;
+// A row per network: member count, first-seen (oldest member), newest last-seen.
+const NET_STRIDE = 3;
+const MEMBERS = 0;
+const NET_FIRST = 1;
+const NEWEST = 2;
+/** Up to this many entries a linear search beats a Map, and costs no memory. */
+const LINEAR_UP_TO = 16;
+
+/** An address as kept: IPv4 as a signed 32-bit number (a small integer to V8: no string object), else its text. */
+function keyOf(ip: string): number | string {
+  const v4 = ipv4ToInt(ip);
+  return v4 === 0 ? ip : v4 | 0;
+}
+
+function textOf(key: number | string): string {
+  return typeof key === 'number' ? intToIpv4(key >>> 0) : key;
+}
+
+interface CachedScan {
+  readonly version: number;
+  readonly nowSec: number;
+  readonly ip: string | null;
+  readonly windows: readonly number[];
+  readonly previousOf: boolean;
+  readonly out: ScanOutput;
 }
 
 export class AddressList {
   size = 0;
-  private ips: string[] = [];
-  private readonly index = new Map<string, number>();
-  private count = new Uint32Array(4);
-  private first = new Uint32Array(4);
-  private last = new Uint32Array(4);
-  private country = new Uint16Array(4);
-  private lat = new Int16Array(4);
-  private lon = new Int16Array(4);
-  /** Network id of each address. */
-  private netOf = new Uint16Array(4);
-  // Per network id: its key, member count, first-seen (oldest member) and newest last-seen.
+  // Short lists grow by exact copies (push would reserve room for 16 more entries each).
+  private ips: (number | string)[] = [];
+  private rows: number[] = [];
   private netKeys: (number | string)[] = [];
-  private readonly netIndex = new Map<number | string, number>();
-  private netMembers = new Uint16Array(4);
-  private netFirst = new Uint32Array(4);
-  private netNewest = new Uint32Array(4);
-  private freeNets: number[] = [];
-  // The last scan's answer: the RCPTs of one transaction ask the same question (same
-  // second, same address, nothing noted in between), 40 times for a 40-recipient spam run.
+  private nets: number[] = [];
+  private index: Map<number | string, number> | null = null;
+  private netIndex: Map<number | string, number> | null = null;
+  // The last scan's answer, for long lists: the RCPTs of one transaction ask the same
+  // question (same second, same address, nothing recorded in between), 40 times for a
+  // 40-recipient spam run.
   private version = 0;
-  private cached: { version: number; nowSec: number; ip: string | null; windows: readonly number[]; previousOf: boolean; out: ScanOutput } | null = null;
+  private cached: CachedScan | null = null;
 
   constructor(private readonly maxSize: number) {}
 
-  has(ip: string): boolean {
-    return this.index.has(ip);
+  private find(ip: string): number {
+    const key = keyOf(ip);
+    if (this.index !== null) return this.index.get(key) ?? -1;
+    return this.ips.indexOf(key);
+  }
+
+  private findNet(key: number | string): number {
+    if (this.netIndex !== null) return this.netIndex.get(key) ?? -1;
+    return this.netKeys.indexOf(key);
   }
 
   /** Updates a known address; false when the address is not in the list. */
   touch(ip: string, nowSec: number, country: number, lat: number, lon: number, hasPlace: boolean): boolean {
-    const k = this.index.get(ip);
-    if (k === undefined) return false;
+    const k = this.find(ip);
+    if (k < 0) return false;
     this.version++;
-    const wentBack = nowSec < this.last[k]!;
-    this.count[k]!++;
-    this.last[k] = nowSec;
+    const r = k * STRIDE;
+    const wentBack = nowSec < this.rows[r + LAST]!;
+    this.rows[r + COUNT]!++;
+    this.rows[r + LAST] = nowSec;
     if (hasPlace) {
-      this.country[k] = country;
-      this.lat[k] = lat;
-      this.lon[k] = lon;
+      this.rows[r + COUNTRY] = country;
+      this.rows[r + LAT] = lat;
+      this.rows[r + LON] = lon;
     }
-    const j = this.netOf[k]!;
+    const j = this.rows[r + NET]!;
     if (wentBack) this.resummarise(j);
-    else if (nowSec > this.netNewest[j]!) this.netNewest[j] = nowSec;
+    else if (nowSec > this.nets[j * NET_STRIDE + NEWEST]!) this.nets[j * NET_STRIDE + NEWEST] = nowSec;
     return true;
   }
 
@@ -109,61 +142,70 @@ export class AddressList {
     let evicted: [string, AddressStat] | null = null;
     if (this.size >= this.maxSize) {
       let oldest = 0;
-      for (let k = 1; k < this.size; k++) if (this.last[k]! < this.last[oldest]!) oldest = k;
-      evicted = [this.ips[oldest]!, this.stat(oldest)];
+      for (let k = 1; k < this.size; k++) if (this.rows[k * STRIDE + LAST]! < this.rows[oldest * STRIDE + LAST]!) oldest = k;
+      evicted = [textOf(this.ips[oldest]!), this.stat(oldest)];
       this.remove(oldest);
     }
-    const k = this.size++;
-    if (k === this.count.length) this.growEntries(Math.min(this.maxSize, 2 * k));
-    this.ips[k] = ip;
-    this.index.set(ip, k);
-    this.count[k] = stat.count;
-    this.first[k] = stat.first;
-    this.last[k] = stat.last;
-    this.country[k] = stat.country;
-    this.lat[k] = stat.lat;
-    this.lon[k] = stat.lon;
-    let j = this.netIndex.get(stat.net);
-    if (j === undefined) {
-      j = this.freeNets.pop() ?? this.netKeys.length;
-      if (j === this.netMembers.length) this.growNets(2 * j);
-      this.netKeys[j] = stat.net;
-      this.netIndex.set(stat.net, j);
-      this.netMembers[j] = 0;
-      this.netFirst[j] = stat.first;
-      this.netNewest[j] = stat.last;
+    let j = this.findNet(stat.net);
+    if (j < 0) {
+      j = this.netKeys.length;
+      if (j < LINEAR_UP_TO) {
+        this.netKeys = this.netKeys.concat(stat.net);
+        this.nets = this.nets.concat(0, stat.first, stat.last);
+      } else {
+        this.netKeys.push(stat.net);
+        this.nets.push(0, stat.first, stat.last);
+      }
+      if (this.netIndex !== null) this.netIndex.set(stat.net, j);
+      else if (this.netKeys.length > LINEAR_UP_TO) this.netIndex = new Map(this.netKeys.map((key, i) => [key, i]));
     } else {
-      if (stat.first < this.netFirst[j]!) this.netFirst[j] = stat.first;
-      if (stat.last > this.netNewest[j]!) this.netNewest[j] = stat.last;
+      const n = j * NET_STRIDE;
+      if (stat.first < this.nets[n + NET_FIRST]!) this.nets[n + NET_FIRST] = stat.first;
+      if (stat.last > this.nets[n + NEWEST]!) this.nets[n + NEWEST] = stat.last;
     }
-    this.netOf[k] = j;
-    this.netMembers[j]!++;
+    this.nets[j * NET_STRIDE + MEMBERS]!++;
+    const k = this.size++;
+    const key = keyOf(ip);
+    if (k < LINEAR_UP_TO) {
+      this.ips = this.ips.concat(key);
+      this.rows = this.rows.concat(stat.count, stat.first, stat.last, stat.country, stat.lat, stat.lon, j);
+    } else {
+      this.ips.push(key);
+      this.rows.push(stat.count, stat.first, stat.last, stat.country, stat.lat, stat.lon, j);
+    }
+    if (this.index !== null) this.index.set(key, k);
+    else if (this.size > LINEAR_UP_TO) this.index = new Map(this.ips.map((a, i) => [a, i]));
     return evicted;
   }
 
   /** Removes entry k by moving the last entry into its place. */
   private remove(k: number): void {
-    const j = this.netOf[k]!;
-    this.index.delete(this.ips[k]!);
+    const j = this.rows[k * STRIDE + NET]!;
+    this.index?.delete(this.ips[k]!);
     const tail = --this.size;
     if (k !== tail) {
       this.ips[k] = this.ips[tail]!;
-      this.index.set(this.ips[k]!, k);
-      this.count[k] = this.count[tail]!;
-      this.first[k] = this.first[tail]!;
-      this.last[k] = this.last[tail]!;
-      this.country[k] = this.country[tail]!;
-      this.lat[k] = this.lat[tail]!;
-      this.lon[k] = this.lon[tail]!;
-      this.netOf[k] = this.netOf[tail]!;
+      this.index?.set(this.ips[k]!, k);
+      for (let f = 0; f < STRIDE; f++) this.rows[k * STRIDE + f] = this.rows[tail * STRIDE + f]!;
     }
     this.ips.length = tail;
-    if (--this.netMembers[j]! === 0) {
-      this.netIndex.delete(this.netKeys[j]!);
-      this.freeNets.push(j);
-    } else {
-      this.resummarise(j);
+    this.rows.length = tail * STRIDE;
+    if (--this.nets[j * NET_STRIDE + MEMBERS]! === 0) this.removeNet(j);
+    else this.resummarise(j);
+  }
+
+  /** Drops an empty network by moving the last network into its place. */
+  private removeNet(j: number): void {
+    this.netIndex?.delete(this.netKeys[j]!);
+    const tail = this.netKeys.length - 1;
+    if (j !== tail) {
+      this.netKeys[j] = this.netKeys[tail]!;
+      this.netIndex?.set(this.netKeys[j]!, j);
+      for (let f = 0; f < NET_STRIDE; f++) this.nets[j * NET_STRIDE + f] = this.nets[tail * NET_STRIDE + f]!;
+      for (let k = 0; k < this.size; k++) if (this.rows[k * STRIDE + NET] === tail) this.rows[k * STRIDE + NET] = j;
     }
+    this.netKeys.length = tail;
+    this.nets.length = tail * NET_STRIDE;
   }
 
   /** Recomputes a network's first and newest times from its members (rare: eviction, clock steps). */
@@ -171,52 +213,40 @@ export class AddressList {
     let first = Infinity;
     let newest = 0;
     for (let k = 0; k < this.size; k++) {
-      if (this.netOf[k] !== j) continue;
-      if (this.first[k]! < first) first = this.first[k]!;
-      if (this.last[k]! > newest) newest = this.last[k]!;
+      const r = k * STRIDE;
+      if (this.rows[r + NET] !== j) continue;
+      if (this.rows[r + FIRST]! < first) first = this.rows[r + FIRST]!;
+      if (this.rows[r + LAST]! > newest) newest = this.rows[r + LAST]!;
     }
-    this.netFirst[j] = first;
-    this.netNewest[j] = newest;
-  }
-
-  private growEntries(n: number): void {
-    this.count = grown(this.count, n);
-    this.first = grown(this.first, n);
-    this.last = grown(this.last, n);
-    this.country = grown(this.country, n);
-    this.lat = grown(this.lat, n);
-    this.lon = grown(this.lon, n);
-    this.netOf = grown(this.netOf, n);
-  }
-
-  private growNets(n: number): void {
-    this.netMembers = grown(this.netMembers, n);
-    this.netFirst = grown(this.netFirst, n);
-    this.netNewest = grown(this.netNewest, n);
+    this.nets[j * NET_STRIDE + NET_FIRST] = first;
+    this.nets[j * NET_STRIDE + NEWEST] = newest;
   }
 
   private stat(k: number): AddressStat {
-    return { count: this.count[k]!, first: this.first[k]!, last: this.last[k]!, country: this.country[k]!, lat: this.lat[k]!, lon: this.lon[k]!, net: this.netKeys[this.netOf[k]!]! };
+    const r = k * STRIDE;
+    const rows = this.rows;
+    return { count: rows[r + COUNT]!, first: rows[r + FIRST]!, last: rows[r + LAST]!, country: rows[r + COUNTRY]!, lat: rows[r + LAT]!, lon: rows[r + LON]!, net: this.netKeys[rows[r + NET]!]! };
   }
 
   /** Every address with its record, least recently seen first. */
   entries(): [string, AddressStat][] {
     const out: [string, AddressStat][] = [];
-    for (let k = 0; k < this.size; k++) out.push([this.ips[k]!, this.stat(k)]);
+    for (let k = 0; k < this.size; k++) out.push([textOf(this.ips[k]!), this.stat(k)]);
     return out.sort((a, b) => a[1].last - b[1].last);
   }
 
   /**
-   * The figures of source-address-table.ts figures() over this list, into `out`; or the
-   * previous answer, when nothing changed since the same question (its arrays are shared:
-   * snapshots are read-only).
+   * The figures of source-address-table.ts figures() over this list; for a long list, the
+   * previous answer when nothing changed since the same question (its arrays are then
+   * shared: snapshots are read-only).
    */
   scan(nowSec: number, ip: string | null, mine: number | string | null, windows: readonly number[], previousOf: boolean): ScanOutput {
     const c = this.cached;
     if (c !== null && c.version === this.version && c.nowSec === nowSec && c.ip === ip && c.windows === windows && c.previousOf === previousOf) return c.out;
     const out = emptyFigures(windows.length);
     this.compute(nowSec, ip, mine, windows, previousOf, out);
-    this.cached = { version: this.version, nowSec, ip, windows, previousOf, out };
+    // Short lists are cheap to scan; keeping an answer for each would cost more memory than it saves.
+    this.cached = this.size > LINEAR_UP_TO ? { version: this.version, nowSec, ip, windows, previousOf, out } : null;
     return out;
   }
 
@@ -224,12 +254,13 @@ export class AddressList {
     const nw = windows.length;
     while (scratchCountries.length < nw) scratchCountries.push([]);
     for (let i = 0; i < nw; i++) scratchCountries[i]!.length = 0;
-    const self = ip === null ? -1 : (this.index.get(ip) ?? -1);
+    const self = ip === null ? -1 : this.find(ip);
+    const rows = this.rows;
     let best = -1;
     for (let k = 0; k < this.size; k++) {
-      const last = this.last[k]!;
-      const c = this.country[k]!;
-      if (previousOf && k !== self && c !== 0 && (best < 0 || last >= this.last[best]!)) best = k;
+      const last = rows[k * STRIDE + LAST]!;
+      const c = rows[k * STRIDE + COUNTRY]!;
+      if (previousOf && k !== self && c !== 0 && (best < 0 || last >= rows[best * STRIDE + LAST]!)) best = k;
       for (let i = 0; i < nw; i++) {
         if (last <= nowSec - windows[i]!) continue;
         out.distinctIps[i]!++;
@@ -241,13 +272,13 @@ export class AddressList {
       out.distinctCountries[i] = scratchCountries[i]!.length;
       const since = nowSec - windows[i]!;
       let nets = 0;
-      for (let j = 0; j < this.netKeys.length; j++) if (this.netMembers[j]! > 0 && this.netNewest[j]! > since) nets++;
+      for (let j = 0; j < this.netKeys.length; j++) if (this.nets[j * NET_STRIDE + NEWEST]! > since) nets++;
       out.distinctPrefixes[i] = nets;
     }
-    const mj = mine === null ? undefined : this.netIndex.get(mine);
-    if (mj !== undefined) out.prefixFirst = this.netFirst[mj]!;
+    const mj = mine === null ? -1 : this.findNet(mine);
+    if (mj >= 0) out.prefixFirst = this.nets[mj * NET_STRIDE + NET_FIRST]!;
     if (best >= 0) {
-      out.previousIp = this.ips[best]!;
+      out.previousIp = textOf(this.ips[best]!);
       out.previous = this.stat(best);
     }
   }
