@@ -214,7 +214,7 @@ export class Engine {
     // not once per refused recipient. Accepted messages are counted per window and their
     // addresses kept; a per-message row for each of them would put a database write on the
     // policy server's normal path (Postfix's maillog has every message already).
-    if (verdict.action !== 'accept' && (event.kind === 'message' || (event.kind === 'rcpt' && event.pendingRecipients === 0))) {
+    if (verdict.action !== 'accept' && (event.kind === 'message' || (event.kind === 'rcpt' && event.triedRecipients === 0))) {
       this.records.recordDecision({
         t: now,
         sender: event.sender,

@@ -99,6 +99,9 @@ describe('detection of compromised IDs', () => {
     assert.equal(await f.records.activeSuspension(id), null);
     assert.equal((await f.send(id, { ip: '198.51.100.7', at: T0 + 7000, rcpts: 30 })).action, 'reject', 'the fifth refused transaction suspends');
     assert.equal((await f.records.activeSuspension(id))?.rule, 'sustained-breach');
+    // Decision history for lookup: one row per refused transaction, not one per refused recipient.
+    const history = await f.records.recentDecisions(id, 500);
+    assert.equal(history.length, 5, 'four deferred transactions and the one that suspended');
     await f.close();
   });
 
