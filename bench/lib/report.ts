@@ -229,7 +229,7 @@ export function memoryLines(m: MemoryOutcome | null): string[] {
   if (m === null) return [];
   if (m.status !== 'measured') return [`- Memory per tracked ID: not measured (${m.reason}).`];
   return m.scenarios.map(
-    (s) => `- Memory, ${s.tracked.toLocaleString('en-US')} tracked IDs, ${s.name}: ${s.bytesPerId} bytes per ID (target < 300: ${s.bytesPerId < 300 ? 'met' : 'NOT met'}).`,
+    (s) => `- Memory, ${s.tracked.toLocaleString('en-US')} tracked IDs, ${s.name}: ${s.bytesPerId} bytes per ID${s.targeted === false ? ' (not part of the target)' : ` (target < 300: ${s.bytesPerId < 300 ? 'met' : 'NOT met'})`}.`,
   );
 }
 
