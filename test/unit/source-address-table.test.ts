@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Place } from '../../src/store/counter-store.ts';
+import { Rng } from '../../src/sim/prng.ts';
 import { sourcePrefix } from '../../src/store/source-prefix.ts';
-import { AddressList } from '../../src/store/memory/address-list.ts';
+import { AddressList, type ScanOutput } from '../../src/store/memory/address-list.ts';
 import { MAX_ADDRESSES, networkKey, SourceAddressTable } from '../../src/store/memory/source-address-table.ts';
 
 // The table keeps up to two IPv4 addresses inline and moves to a map at the third (or at
@@ -20,16 +21,10 @@ interface Seen {
 
 const WINDOWS = [600, 3600, 86400];
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
+/** A seeded generator (the simulator's), so a failure can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng('source-address-table', seed);
+  return () => r.float();
 }
 
 const POOL = ['126.1.2.3', '126.1.2.4', '126.1.9.1', '49.96.0.7', '2001:db8:1:2::5', '::ffff:126.1.2.9', '10.0.0.1'];
@@ -50,6 +45,14 @@ function model(seen: Seen[], nowSec: number, ip: string | null) {
   let previous: Seen | null = null;
   for (const s of seen) if (s.ip !== ip && s.country !== null && (previous === null || s.last >= previous.last)) previous = s;
   return { per, prefixFirst, previous };
+}
+
+function assertFigures(f: ScanOutput, m: ReturnType<typeof model>, ctx: string): void {
+  assert.deepEqual(f.distinctIps, m.per.map((x) => x.ips), ctx);
+  assert.deepEqual(f.distinctCountries, m.per.map((x) => x.countries), ctx);
+  assert.deepEqual(f.distinctPrefixes, m.per.map((x) => x.nets), ctx);
+  assert.equal(f.prefixFirst, m.prefixFirst, ctx);
+  assert.equal(f.previousIp, m.previous?.ip ?? null, ctx);
 }
 
 describe('source address table', () => {
@@ -82,11 +85,7 @@ describe('source address table', () => {
         const f = table.figures(2, at, probe, WINDOWS, true);
         const m = model(seen, at, probe);
         const ctx = `seed ${seed}, step ${i}`;
-        assert.deepEqual(f.distinctIps, m.per.map((x) => x.ips), ctx);
-        assert.deepEqual(f.distinctCountries, m.per.map((x) => x.countries), ctx);
-        assert.deepEqual(f.distinctPrefixes, m.per.map((x) => x.nets), ctx);
-        assert.equal(f.prefixFirst, m.prefixFirst, ctx);
-        assert.equal(f.previousIp, m.previous?.ip ?? null, ctx);
+        assertFigures(f, m, ctx);
         if (m.previous !== null && Number.isFinite(m.previous.lat)) assert.equal(f.previous!.lat, Math.round(m.previous.lat * 100), ctx);
       }
       const listed = table.list(2);
@@ -164,11 +163,7 @@ describe('source address table', () => {
         assert.deepEqual(list.scan(at, probe, networkKey(probe), WINDOWS, true), out, 'the same question, unchanged list: the same answer');
         const m = model(seen, at, probe);
         const ctx = `seed ${seed}, step ${i}`;
-        assert.deepEqual(out.distinctIps, m.per.map((x) => x.ips), ctx);
-        assert.deepEqual(out.distinctCountries, m.per.map((x) => x.countries), ctx);
-        assert.deepEqual(out.distinctPrefixes, m.per.map((x) => x.nets), ctx);
-        assert.equal(out.prefixFirst, m.prefixFirst, ctx);
-        assert.equal(out.previousIp, m.previous?.ip ?? null, ctx);
+        assertFigures(out, m, ctx);
       }
     }
   });

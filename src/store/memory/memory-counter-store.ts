@@ -17,6 +17,7 @@ import type {
 import { opensTransaction } from '../counter-store.ts';
 import { CampaignTracker } from './campaign-tracker.ts';
 import { addSaturating, advance, CELL_MAX, EVENT_CELL_MAX, ringShape, sum, sumAt, type RingShape } from './ring-series.ts';
+import { bytesOf, resized, restoreBytes } from './typed-arrays.ts';
 import { SourceAddressTable, uncoord, unpackCountry, type AddressStat, type AddressTableData } from './source-address-table.ts';
 
 // Hot counters of the embedded backend. One slot per sender ID in flat typed arrays
@@ -90,18 +91,12 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   private grow(capacity: number): void {
-    type Arr = Uint8Array | Uint16Array | Uint32Array | Float32Array;
-    const resize = <T extends Arr>(a: T, per: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(capacity * per);
-      b.set(a);
-      return b;
-    };
-    this.cells = resize(this.cells, this.stride);
-    this.events = resize(this.events, this.eventStride);
-    this.lastSec = resize(this.lastSec, 1);
-    this.firstSeen = resize(this.firstSeen, 1);
-    this.baseValue = resize(this.baseValue, 1);
-    this.baseTime = resize(this.baseTime, 1);
+    this.cells = resized(this.cells, capacity * this.stride);
+    this.events = resized(this.events, capacity * this.eventStride);
+    this.lastSec = resized(this.lastSec, capacity);
+    this.firstSeen = resized(this.firstSeen, capacity);
+    this.baseValue = resized(this.baseValue, capacity);
+    this.baseTime = resized(this.baseTime, capacity);
     this.addresses.grow(capacity);
     this.capacity = capacity;
   }
@@ -330,11 +325,7 @@ export class MemoryCounterStore implements CounterStore {
   /** Everything needed to restore the counters after a restart. */
   exportState(): CounterSnapshotData {
     const arrays: Record<string, Uint8Array> = {};
-    for (const name of ARRAY_NAMES) {
-      const a = this[name];
-      const per = name === 'cells' ? this.stride : name === 'events' ? this.eventStride : 1;
-      arrays[name] = new Uint8Array(a.buffer, a.byteOffset, this.count * per * a.BYTES_PER_ELEMENT);
-    }
+    for (const name of ARRAY_NAMES) arrays[name] = bytesOf(this[name], this.count * (name === 'cells' ? this.stride : name === 'events' ? this.eventStride : 1));
     return { version: 3, layout: this.layout, slots: [...this.slots.entries()], count: this.count, arrays, addresses: this.addresses.exportState(this.count) };
   }
 
@@ -345,11 +336,7 @@ export class MemoryCounterStore implements CounterStore {
   importState(data: CounterSnapshotData): boolean {
     if (data.version !== 3 || JSON.stringify(data.layout) !== JSON.stringify(this.layout)) return false;
     if (data.count > this.capacity) this.grow(Math.max(data.count, this.capacity * 2));
-    for (const name of ARRAY_NAMES) {
-      const src = data.arrays[name];
-      const target = this[name];
-      if (src) new Uint8Array(target.buffer, target.byteOffset, src.byteLength).set(src);
-    }
+    for (const name of ARRAY_NAMES) restoreBytes(this[name], data.arrays[name]);
     this.addresses.importState(data.addresses);
     this.count = data.count;
     const used = new Set<number>();

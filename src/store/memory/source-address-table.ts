@@ -2,6 +2,7 @@ import type { Place, SourceIpStat } from '../counter-store.ts';
 import { sourcePrefix } from '../source-prefix.ts';
 import { AddressList, emptyFigures, type AddressStat, type ScanOutput } from './address-list.ts';
 import { intToIpv4, ipv4ToInt } from './ip-key.ts';
+import { bytesOf, resized, restoreBytes } from './typed-arrays.ts';
 
 export type { AddressStat } from './address-list.ts';
 
@@ -84,20 +85,14 @@ export class SourceAddressTable {
   private readonly mapped = new Map<number, AddressList>();
 
   grow(capacity: number): void {
-    type Arr = Uint8Array | Uint16Array | Int16Array | Uint32Array;
-    const resize = <T extends Arr>(a: T, per: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(capacity * per);
-      b.set(a);
-      return b;
-    };
-    this.flags = resize(this.flags, 1);
-    this.ip4 = resize(this.ip4, 2);
-    this.count = resize(this.count, 2);
-    this.first = resize(this.first, 2);
-    this.last = resize(this.last, 2);
-    this.country = resize(this.country, 2);
-    this.lat = resize(this.lat, 2);
-    this.lon = resize(this.lon, 2);
+    this.flags = resized(this.flags, capacity);
+    this.ip4 = resized(this.ip4, 2 * capacity);
+    this.count = resized(this.count, 2 * capacity);
+    this.first = resized(this.first, 2 * capacity);
+    this.last = resized(this.last, 2 * capacity);
+    this.country = resized(this.country, 2 * capacity);
+    this.lat = resized(this.lat, 2 * capacity);
+    this.lon = resized(this.lon, 2 * capacity);
   }
 
   private inlineStat(e: number): AddressStat {
@@ -263,21 +258,13 @@ export class SourceAddressTable {
 
   exportState(slots: number): AddressTableData {
     const arrays: Record<string, Uint8Array> = {};
-    for (const name of ARRAY_NAMES) {
-      const a = this[name];
-      const per = name === 'flags' ? 1 : 2;
-      arrays[name] = new Uint8Array(a.buffer, a.byteOffset, slots * per * a.BYTES_PER_ELEMENT);
-    }
+    for (const name of ARRAY_NAMES) arrays[name] = bytesOf(this[name], slots * (name === 'flags' ? 1 : 2));
     return { arrays, mapped: [...this.mapped.entries()].map(([slot, list]) => [slot, list.entries()]) };
   }
 
   /** Restores exported addresses into a table already grown to hold them. */
   importState(data: AddressTableData): void {
-    for (const name of ARRAY_NAMES) {
-      const src = data.arrays[name];
-      const target = this[name];
-      if (src) new Uint8Array(target.buffer, target.byteOffset, src.byteLength).set(src);
-    }
+    for (const name of ARRAY_NAMES) restoreBytes(this[name], data.arrays[name]);
     for (const [slot, entries] of data.mapped) {
       const list = new AddressList(MAX_ADDRESSES);
       for (const [ip, s] of entries) list.add(ip, { ...s, net: networkKey(ip) });
