@@ -10,8 +10,8 @@ export type { AddressStat } from './address-list.ts';
 //
 // Most IDs send from one or two IPv4 addresses (home and phone, office and home), so the
 // first two live inline in flat typed arrays, two entries per slot, with no object per
-// sender. Only an ID seen from a third address, or from an IPv6 address, gets a JS map of
-// its addresses (a botnet-driven ID has hundreds; at most MAX_ADDRESSES are kept).
+// sender. Only an ID seen from a third address, or from an IPv6 address, gets an
+// AddressList of them (a botnet-driven ID has hundreds; at most MAX_ADDRESSES are kept).
 // docs/performance.md has the measured bytes per ID.
 
 /** What the detection modules need from a sender's addresses at one moment (see figures()). */
@@ -72,7 +72,7 @@ export interface AddressTableData {
 const ARRAY_NAMES = ['flags', 'ip4', 'count', 'first', 'last', 'country', 'lat', 'lon'] as const;
 
 export class SourceAddressTable {
-  /** Per slot. Low two bits: how the addresses are kept (none, one, two inline, or a map). */
+  /** Per slot. Low two bits: how the addresses are kept (none, one or two inline, or an AddressList). */
   flags = new Uint8Array(0);
   // Two entries per slot: [2 * slot] and [2 * slot + 1].
   private ip4 = new Uint32Array(0);
