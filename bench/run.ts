@@ -25,7 +25,7 @@ import { machineBusySeconds, machineFacts } from './lib/proc.ts';
 import { installJapanFilter } from './lib/jp-filter.ts';
 import { checkLimitEnforced, type SanityResult } from './lib/sanity.ts';
 import type { LimitSpec, RunningServer, ServerKind } from './lib/server.ts';
-import { machineLine, markdown, summarize, targets, type Failure, type MemoryOutcome, type ResultFile, type RunRecord, type ServerEntry } from './lib/report.ts';
+import { machineLine, markdown, summarize, targets, type Failure, type MemoryOutcome, type RecordedOptions, type ResultFile, type RunRecord, type ServerEntry } from './lib/report.ts';
 import { round } from './lib/stats.ts';
 import type { MemoryResult } from './memory.ts';
 import { policydRateLimitKind, policydRateLimitTmpfsKind } from './peers/policyd-rate-limit.ts';
@@ -35,20 +35,11 @@ import { DEFAULT_LOAD, type ChildMessage, type LoadOptions, type LoadResult, typ
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ALL: readonly ServerKind[] = [fumidaiKind, doNothingKind, policydRateLimitKind, policydRateLimitTmpfsKind, postfwdKind];
 
-interface Options {
-  readonly repeat: number;
-  readonly connections: readonly number[];
-  readonly durationMs: number;
-  readonly peerDurationMs: number;
-  readonly warmupMs: number;
-  readonly peerWarmupMs: number;
-  readonly users: number;
+interface Options extends RecordedOptions {
   readonly servers: readonly string[];
-  readonly limit: number;
   readonly sanity: boolean;
   readonly memory: boolean;
   readonly memoryIds: number;
-  readonly quietThreshold: number;
   readonly quietWaitMs: number;
 }
 

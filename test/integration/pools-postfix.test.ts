@@ -6,18 +6,15 @@
 // A client cannot pick its pool by writing the header itself.
 
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startMilterServer, type MilterServerHandle } from '../../src/doors/milter/server.ts';
 import { senderToken } from '../../src/doors/milter/translate.ts';
 import { startPolicyServer, type PolicyServerHandle } from '../../src/doors/policy/server.ts';
 import { senderId } from '../../src/engine/types.ts';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.ts';
-import { requirePostfix, startPostfix, swaks, type PostfixInstance, type SwaksOptions } from './postfix/harness.ts';
+import type { SinkMessage, SmtpSink } from '../support/smtp-sink.ts';
+import { requirePostfix, swaks, type PostfixInstance, type SwaksOptions } from './postfix/harness.ts';
+import { startPoolRoutes, type PoolRoutes } from './postfix/pool-routes.ts';
 import { testEngine, type TestEngine } from '../miltertest/test-engine.ts';
-import { exampleMain, exampleMaps, exampleSuspectTransport } from '../../examples/postfix/load-example.ts';
 
 const SUITE = 'pools through Postfix (examples/postfix)';
 const SECRET = 'pools test secret, not for production';
@@ -31,6 +28,7 @@ describe(SUITE, { ...req, timeout: 120_000 }, () => {
   let suspect: SmtpSink;
   let pf: PostfixInstance;
   let mapDir: string;
+  let routes: PoolRoutes;
   const warnings: string[] = [];
   let n = 0;
 
@@ -43,27 +41,14 @@ describe(SUITE, { ...req, timeout: 120_000 }, () => {
     const log = { warn: (m: string) => warnings.push(m) };
     policy = await startPolicyServer(te.engine, te.config, log);
     milter = await startMilterServer(te.engine, te.config, log);
-    clean = await startSmtpSink({ hostname: 'clean-sink.fumidai-test.invalid' });
-    suspect = await startSmtpSink({ hostname: 'suspect-sink.fumidai-test.invalid' });
-    mapDir = mkdtempSync(join(tmpdir(), 'fumidai-pool-maps-'));
-    chmodSync(mapDir, 0o755);
-    exampleMaps(mapDir, suspect.port);
-    pf = await startPostfix({
-      policy: `inet:${policy.addresses[0]}`,
-      milters: `inet:${milter.addresses[0]}`,
-      nextHop: clean,
-      extraMain: exampleMain(mapDir),
-      extraMaster: exampleSuspectTransport(mapDir),
-    });
+    routes = await startPoolRoutes(`inet:${policy.addresses[0]}`, `inet:${milter.addresses[0]}`);
+    ({ pf, clean, suspect, mapDir } = routes);
   });
   after(async () => {
-    await pf?.stop();
+    await routes?.close();
     await milter?.close();
     await policy?.close();
-    await clean?.close();
-    await suspect?.close();
     await te?.close();
-    if (mapDir) rmSync(mapDir, { recursive: true, force: true });
   });
 
   async function send(login: string, headers: Record<string, string>, extra: Partial<SwaksOptions> = {}): Promise<{ id: string; accepted: boolean; text: string }> {
