@@ -175,13 +175,15 @@ export class SourceAddressTable {
    */
   figures(slot: number, nowSec: number, ip: string | null, windows: readonly number[], previousOf: boolean, evicted: [string, AddressStat] | null = null): AddressFigures {
     const mode = this.flags[slot]! & ADDRESS_MODE_MASK;
-    const mine = ip === null ? null : networkKey(ip);
+    // The address is parsed once per request: its IPv4 number serves the inline scan and the network key.
+    const v4 = ip === null ? 0 : ipv4ToInt(ip);
+    const mine = ip === null ? null : v4 !== 0 ? v4 >>> 8 : networkKey(ip);
     let out: AddressFigures;
     if (mode === MAPPED) {
       out = this.mapped.get(slot)!.scan(nowSec, ip, mine, windows, previousOf);
     } else {
       out = emptyFigures(windows.length);
-      if (mode !== NONE) this.scanInline(2 * slot, mode === ONE ? 1 : 2, nowSec, ip, mine, windows, previousOf, out);
+      if (mode !== NONE) this.scanInline(2 * slot, mode === ONE ? 1 : 2, nowSec, v4, mine, windows, previousOf, out);
     }
     if (previousOf && evicted !== null && evicted[1].country !== 0 && (out.previous === null || evicted[1].last >= out.previous.last)) {
       // A copy: the list may hand the same answer to the next identical question.
@@ -190,8 +192,8 @@ export class SourceAddressTable {
     return out;
   }
 
-  private scanInline(e: number, n: number, nowSec: number, ip: string | null, mine: number | string | null, windows: readonly number[], previousOf: boolean, out: AddressFigures): void {
-    const v4 = ip === null ? 0 : ipv4ToInt(ip);
+  /** `v4`: the event address as an IPv4 number, 0 when none or not IPv4. */
+  private scanInline(e: number, n: number, nowSec: number, v4: number, mine: number | string | null, windows: readonly number[], previousOf: boolean, out: AddressFigures): void {
     let best = -1;
     for (let k = e; k < e + n; k++) {
       if (mine === this.ip4[k]! >>> 8 && (out.prefixFirst === 0 || this.first[k]! < out.prefixFirst)) out.prefixFirst = this.first[k]!;
