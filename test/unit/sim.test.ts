@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { simulateCommand } from '../../src/cli/simulate-command.ts';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { configFromObject } from '../../src/config/load.ts';
@@ -168,5 +169,19 @@ describe('simulate', () => {
       const [a, b, c] = hostIn(r, softbank).split('.').map(Number) as [number, number, number];
       assert.ok(!(a === 126 && b === 52 && c >= 128 && c < 160), `drew ${a}.${b}.${c}.x`);
     }
+  });
+
+  it('fumidai simulate refuses a bad --warmup-days with a message naming the option', async () => {
+    const said: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => (said.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      assert.equal(await simulateCommand(['--seed', '1', '--warmup-days', 'abc']), 2);
+      assert.equal(await simulateCommand(['--seed', '1', '--warmup-days=-2']), 2);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.match(said.join(''), /--warmup-days: expected an integer of at least 0, got "abc"/);
+    assert.match(said.join(''), /--warmup-days: expected an integer of at least 0, got "-2"/);
   });
 });
