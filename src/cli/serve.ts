@@ -10,6 +10,7 @@ import { startMilterServer } from '../doors/milter/server.ts';
 import { openState } from '../runtime/open-state.ts';
 import { Metrics, startMetricsServer, storeOf } from '../web/metrics.ts';
 import { startAdminApi } from '../web/admin-api.ts';
+import { createNetworkOperatorLookup } from '../geo/network-operator.ts';
 import { createSourceResolver } from '../geo/source-resolver.ts';
 import { ConfigError } from '../config/load.ts';
 
@@ -48,8 +49,10 @@ export async function serve(config: FumidaiConfig): Promise<void> {
   let storeErrors = 0;
   // Countermeasure 3: country database, lists and DNSBL client (src/geo); SIGHUP reloads the files.
   let source: ReturnType<typeof createSourceResolver>;
+  let operators: ReturnType<typeof createNetworkOperatorLookup>;
   try {
     source = createSourceResolver(config, { watch: true, log });
+    operators = createNetworkOperatorLookup(config, source);
   } catch (e) {
     // A missing database file or a bad list entry: say which setting, without a stack trace.
     throw new ConfigError((e as Error).message);
@@ -57,6 +60,7 @@ export async function serve(config: FumidaiConfig): Promise<void> {
   const engine = new Engine({
     config,
     source,
+    operators,
     counters: state.counters,
     records: state.records,
     clock: systemClock,

@@ -124,6 +124,13 @@ export interface FumidaiConfig {
       readonly familiarAfter: number | null;
     };
     readonly failedLoginsThenSuccess: DetectionRule & { readonly window: number; readonly failures: number };
+    /**
+     * What counts as a familiar source for the rules' `familiarAfter`: 'network' is the
+     * request's own IPv4 /24 or IPv6 /48 only; 'as' also any address of the same autonomous
+     * system (the user's ISP: a home line that reconnected from another address pool) the ID
+     * first used at least `familiarAfter` ago. 'as' needs the ASN table (bundled).
+     */
+    readonly familiarScope: 'network' | 'as';
   };
   readonly suspension: {
     /** An ID is released automatically at most once in this period (unblock-loop guard). */

@@ -66,6 +66,7 @@ export const DEFAULT_CONFIG: FumidaiConfig = {
       familiarAfter: FAMILIAR_AFTER,
     },
     failedLoginsThenSuccess: { enabled: true, action: 'suspend', autoReleaseAfter: null, window: 3600, failures: 20 },
+    familiarScope: 'as',
   },
   suspension: { autoReleaseCooldown: 30 * 86400 },
   replies: { languages: ['ja', 'en'], support: 'your mail provider\'s support desk' },

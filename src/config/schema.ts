@@ -196,6 +196,11 @@ export const configSchema = {
           window: duration,
           failures: eventThreshold,
         }),
+        familiarScope: {
+          enum: ['network', 'as'],
+          description:
+            "What is familiar for sustainedBreach.familiarAfter and baselineJump.familiarAfter: 'network' only the request's own network (IPv4 /24, IPv6 /48); 'as' (default) also an address of the same autonomous system, the user's ISP, that the ID first used at least familiarAfter ago (a home line that reconnected from another address pool). Uses the ASN table: source.reputation.asnDatabase, or the bundled one.",
+        },
       },
     },
     suspension: {
@@ -329,7 +334,7 @@ export const configSchema = {
               additionalProperties: false,
               properties: { cidrs: cidrList, asns: asnList, action: penaltyAction },
             },
-            asnDatabase: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'Folder with asn-ipv4-num.csv and asn-ipv6-num.csv (ip-location-db format); null = the bundled @ip-location-db/asn (CC BY 4.0), loaded only when an ASN list is set.' },
+            asnDatabase: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'Folder with asn-ipv4-num.csv and asn-ipv6-num.csv (ip-location-db format); null = the bundled @ip-location-db/asn (CC BY 4.0). Loaded when an ASN list is set, and for detection.familiarScope "as" (the default) even with source.enabled false.' },
             torExitList: { oneOf: [{ type: 'string', minLength: 1 }, { type: 'null' }], description: 'File of Tor exit addresses (one per line, or the exit-addresses format); reloaded on change.' },
             torAction: penaltyAction,
             dnsbl: {

@@ -8,7 +8,7 @@ import { MEASURES } from './measures/index.ts';
 import { limitsFor } from './measures/rate-limit.ts';
 import { distinctWindowsOf } from './measures/source-ips.ts';
 import { AUTH_REQUIRED, render, STATE_UNAVAILABLE, suspendedReply } from './replies.ts';
-import type { Effect, EngineEvent, EpochMs, Reason, SenderId, SourceInfo, SourceResolver, Verdict } from './types.ts';
+import type { Effect, EngineEvent, EpochMs, NetworkOperatorLookup, Reason, SenderId, SourceInfo, SourceResolver, Verdict } from './types.ts';
 import { ACCEPT } from './types.ts';
 
 export interface EngineDeps {
@@ -19,6 +19,8 @@ export interface EngineDeps {
   readonly measures?: readonly Measure[];
   /** Country, network and reputation of client addresses (countermeasure 3); src/geo builds one. */
   readonly source?: SourceResolver | null;
+  /** AS numbers for detection.familiarScope "as"; without it only the request's own network can be familiar. */
+  readonly operators?: NetworkOperatorLookup | null;
   /** Content classification (countermeasure 2); default: built from config.content at the first message with content. */
   readonly content?: ContentAnalyser | null;
   /** Receives every effect after it was applied (replay prints them; serve logs them). */
@@ -53,6 +55,7 @@ export class Engine {
   private readonly clock: Clock;
   private readonly measures: readonly Measure[];
   private readonly source: SourceResolver | null;
+  private readonly operators: NetworkOperatorLookup | null;
   /** Awareness notices recorded lately: key → time (see noticedWithin). */
   private readonly recentNotices = new Map<string, EpochMs>();
   private content: ContentAnalyser | null | undefined;
@@ -66,6 +69,7 @@ export class Engine {
     this.clock = deps.clock;
     this.measures = deps.measures ?? MEASURES;
     this.source = deps.source ?? null;
+    this.operators = deps.operators ?? null;
     this.content = deps.content;
     this.onEffect = deps.onEffect ?? (() => {});
     this.onStoreError = deps.onStoreError ?? (() => {});
@@ -175,6 +179,20 @@ export class Engine {
       if (worst === null || SEVERITY[f.action] > SEVERITY[worst.action]) worst = f;
     }
 
+    if (suspend !== null && suspend.action === 'suspend' && suspend.spareFamiliarOperator !== undefined && event.ip !== null && this.operators !== null) {
+      const spare = suspend.spareFamiliarOperator;
+      const known = await this.familiarOperator(event.sender, event.ip, now, spare.after);
+      if (known !== null) {
+        const figures = { ...suspend.figures, asn: known.asn, operatorAgeDays: known.ageDays };
+        const detail = `${suspend.detail}; from the ID's familiar network operator AS${known.asn} (known ${known.ageDays} d): notified, not suspended`;
+        const rule = suspend.rule;
+        const i = reasons.findIndex((r) => r.rule === rule);
+        if (i >= 0) reasons[i] = { ...reasons[i]!, detail, figures };
+        (notices ??= []).push({ kind: 'suspicious', data: { rule, ...figures }, onceWithin: spare.noticeWithin });
+        suspend = null;
+      }
+    }
+
     const effects: Effect[] = [];
     if (notices !== null) {
       for (const n of notices) {
@@ -254,6 +272,22 @@ export class Engine {
       }
     }
     return this.content;
+  }
+
+  /**
+   * The request's autonomous system and how long ago the ID first used an address of it,
+   * when that is at least `after` seconds; null otherwise. One read of the ID's address list:
+   * only on the way to a suspension, never on the normal path.
+   */
+  private async familiarOperator(sender: SenderId, ip: string, now: EpochMs, after: number): Promise<{ asn: number; ageDays: number } | null> {
+    const asn = this.operators!.asnOf(ip);
+    if (asn === null) return null;
+    let first = Infinity;
+    for (const a of await this.counters.sourceIps(sender, now)) {
+      if (a.firstSeen < first && this.operators!.asnOf(a.ip) === asn) first = a.firstSeen;
+    }
+    if (!(now - first >= after * 1000)) return null;
+    return { asn, ageDays: Number(((now - first) / 86_400_000).toFixed(1)) };
   }
 
   /** Builds the suspend effect, applying the unblock-loop guard to automatic release. */

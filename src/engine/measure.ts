@@ -37,6 +37,14 @@ export interface SuspendRequest {
   readonly autoReleaseAfter: number | null;
   /** 'notify' records the finding without suspending. */
   readonly action: 'suspend' | 'notify';
+  /**
+   * The rule spares the ID's familiar network operator (detection.familiarScope "as"): when
+   * the ID first used an address of the request's autonomous system at least `after`
+   * seconds ago, the engine records a `suspicious` notice (once per `noticeWithin`) instead
+   * of suspending. Modules cannot see the ID's address list; the engine reads it only here,
+   * on the rare way to a suspension.
+   */
+  readonly spareFamiliarOperator?: { readonly after: number; readonly noticeWithin: number };
 }
 
 export interface Finding {

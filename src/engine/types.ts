@@ -167,4 +167,14 @@ export interface SourceResolver {
   resolve(ip: string, stage: EngineEvent['kind']): SourceInfo | Promise<SourceInfo>;
 }
 
+/**
+ * The autonomous system (the network operator, e.g. the user's ISP) of an address, for the
+ * detection rules' familiar-source exception (detection.familiarScope "as"). src/geo builds
+ * one from the ASN table; in memory, so it answers synchronously.
+ */
+export interface NetworkOperatorLookup {
+  /** The AS number, or null for an address no table entry holds (or not an address). */
+  asnOf(ip: string): number | null;
+}
+
 export const ACCEPT: Verdict = Object.freeze({ action: 'accept', reasons: [], effects: [] });

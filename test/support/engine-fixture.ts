@@ -1,6 +1,6 @@
 import { VirtualClock } from '../../src/engine/clock.ts';
 import { counterLayout, Engine } from '../../src/engine/engine.ts';
-import { senderId, type Effect, type EpochMs, type MessageEvent, type RcptEvent, type Verdict } from '../../src/engine/types.ts';
+import { senderId, type Effect, type EpochMs, type MessageEvent, type NetworkOperatorLookup, type RcptEvent, type Verdict } from '../../src/engine/types.ts';
 import { configFromObject } from '../../src/config/load.ts';
 import type { FumidaiConfig } from '../../src/config/config.ts';
 import { MemoryCounterStore } from '../../src/store/memory/memory-counter-store.ts';
@@ -49,13 +49,14 @@ export async function sendLikePolicyDoor(engine: Engine, clock: VirtualClock, us
   return engine.decide(msg);
 }
 
-export function fixture(configDoc: unknown = {}): Fixture {
+/** `operators`: AS numbers for detection.familiarScope "as" (serve and replay pass the ASN table's). */
+export function fixture(configDoc: unknown = {}, operators: NetworkOperatorLookup | null = null): Fixture {
   const config = configFromObject(configDoc);
   const clock = new VirtualClock(T0);
   const counters = new MemoryCounterStore(counterLayout(config));
   const records = new SqliteRecordStore({ file: ':memory:', flushMs: 0 });
   const effects: Effect[] = [];
-  const engine = new Engine({ config, counters, records, clock, onEffect: (e) => effects.push(e) });
+  const engine = new Engine({ config, counters, records, clock, operators, onEffect: (e) => effects.push(e) });
   return {
     config,
     engine,

@@ -2,6 +2,7 @@ import type { FumidaiConfig } from '../../config/config.ts';
 import { VirtualClock } from '../../engine/clock.ts';
 import { counterLayout, Engine } from '../../engine/engine.ts';
 import type { AuthEvent, Effect, EpochMs, MessageEvent, RcptEvent, Verdict } from '../../engine/types.ts';
+import { createNetworkOperatorLookup } from '../../geo/network-operator.ts';
 import { createSourceResolver } from '../../geo/source-resolver.ts';
 import { MemoryCounterStore } from '../../store/memory/memory-counter-store.ts';
 import { SqliteRecordStore } from '../../store/sqlite/sqlite-record-store.ts';
@@ -50,10 +51,12 @@ export class ReplayRunner {
     this.emit = opts.emit ?? null;
     this.counters = new MemoryCounterStore(counterLayout(config));
     this.records = new SqliteRecordStore({ file: ':memory:', flushMs: 0, decisionHistory: false });
+    // Country and lists from the same files as live; no DNSBL (a replay must not depend on the network).
+    const source = createSourceResolver(config, { dnsbl: false, watch: false });
     this.engine = new Engine({
       config,
-      // Country and lists from the same files as live; no DNSBL (a replay must not depend on the network).
-      source: createSourceResolver(config, { dnsbl: false, watch: false }),
+      source,
+      operators: createNetworkOperatorLookup(config, source),
       counters: this.counters,
       records: this.records,
       clock: this.clock,

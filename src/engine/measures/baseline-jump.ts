@@ -2,7 +2,7 @@ import { formatDuration } from '../../config/duration.ts';
 import type { UserSettings } from '../../store/record-store.ts';
 import type { Finding, Measure } from '../measure.ts';
 import type { EpochMs } from '../types.ts';
-import { sourceFamiliarity } from './familiar-network.ts';
+import { familiarOperatorCheck, sourceFamiliarity } from './familiar-network.ts';
 
 /** An operator approved this ID's volume: own limits, or a bulk window active or ended within `window` seconds. */
 function hasOverride(settings: UserSettings | null, now: EpochMs, window: number): boolean {
@@ -44,7 +44,14 @@ export const baselineJump: Measure = {
     return {
       action: 'accept',
       reason: { module: 'detection', rule: 'baseline-jump', detail, figures },
-      suspend: { rule: 'baseline-jump', detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
+      suspend: {
+        rule: 'baseline-jump',
+        detail,
+        figures,
+        autoReleaseAfter: rule.autoReleaseAfter,
+        action: rule.action,
+        spareFamiliarOperator: familiarOperatorCheck(config, rule.familiarAfter, rule.window),
+      },
     };
   },
 };

@@ -1,10 +1,16 @@
+import type { FumidaiConfig } from '../../config/config.ts';
 import type { SenderSnapshot } from '../../store/counter-store.ts';
+import type { SuspendRequest } from '../measure.ts';
 import type { EpochMs } from '../types.ts';
 
 // Shared by the detection rules that spare an ID's own familiar network (sustained-breach,
 // baseline-jump): a network (IPv4 /24, IPv6 /48) the ID first used at least `familiarAfter`
 // seconds ago — the office, the home line — is where the user's own mail-merge and
 // newsletter come from; a network new to the ID (a rented server, a bot) is not.
+//
+// A home line's address changes when it reconnects, often to another /24 of the same ISP:
+// with detection.familiarScope "as" the engine also spares a request from an autonomous
+// system the ID has used for `familiarAfter` (SuspendRequest.spareFamiliarOperator).
 
 export interface SourceFamiliarity {
   /** The request's network was first used by the ID at least `familiarAfter` ago. */
@@ -21,4 +27,9 @@ export function sourceFamiliarity(snapshot: SenderSnapshot, now: EpochMs, famili
     familiar: familiarAfter !== null && now - known >= familiarAfter * 1000,
     ageDays: Number(((now - known) / 86_400_000).toFixed(1)),
   };
+}
+
+/** The engine's familiar-operator check for a rule about to suspend; undefined when it does not apply. */
+export function familiarOperatorCheck(config: FumidaiConfig, familiarAfter: number | null, noticeWithin: number): SuspendRequest['spareFamiliarOperator'] {
+  return familiarAfter !== null && config.detection.familiarScope === 'as' ? { after: familiarAfter, noticeWithin } : undefined;
 }

@@ -1,6 +1,6 @@
 import { formatDuration } from '../../config/duration.ts';
 import type { Finding, Measure } from '../measure.ts';
-import { sourceFamiliarity } from './familiar-network.ts';
+import { familiarOperatorCheck, sourceFamiliarity } from './familiar-network.ts';
 
 // Countermeasure 1, detection: a client that keeps pushing after being told to slow down
 // is a bulk tool, not a person. Each refused transaction counts once.
@@ -27,7 +27,14 @@ export const sustainedBreach: Measure = {
     return {
       action: 'accept',
       reason: { module: 'detection', rule: 'sustained-breach', detail, figures },
-      suspend: { rule: 'sustained-breach', detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
+      suspend: {
+        rule: 'sustained-breach',
+        detail,
+        figures,
+        autoReleaseAfter: rule.autoReleaseAfter,
+        action: rule.action,
+        spareFamiliarOperator: familiarOperatorCheck(config, rule.familiarAfter, rule.window),
+      },
     };
   },
 };
