@@ -74,7 +74,8 @@ export class AsnDatabase {
   }
 
   private org(asn: number, name: string | undefined): void {
-    if (name !== undefined && name !== '' && !this.orgs.has(asn)) this.orgs.set(asn, name);
+    // A copy: a slice of the file's text would keep all 32 MB of it alive for the names.
+    if (name !== undefined && name !== '' && !this.orgs.has(asn)) this.orgs.set(asn, Buffer.from(name, 'utf8').toString('utf8'));
   }
 
   /**
