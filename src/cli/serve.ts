@@ -83,6 +83,7 @@ export async function serve(config: FumidaiConfig): Promise<void> {
         counters: state.counters,
         records: state.records,
         token: ensureToken(config),
+        operators,
         health: () => ({ policyConnections: policy.connections(), storeErrors, state: state.health(), ...(source ? { source: source.status() } : {}) }),
       });
 

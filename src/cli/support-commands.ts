@@ -35,7 +35,7 @@ export async function lookupCommand(config: FumidaiConfig, args: string[]): Prom
     if (r.distinctCountries) out.push(`Distinct countries: ${r.distinctCountries.map((d) => `${d.count} in ${formatDuration(d.seconds)}`).join(', ')}`);
     if (r.abroad) out.push(`Sending from abroad: ${r.abroad.allowed ? 'allowed' : 'not allowed'} (${r.abroad.why})`);
     if (r.addresses && r.addresses.length > 0) out.push(`Addresses: ${r.addresses.map((a) => `${a.address} (${a.kind})`).join(', ')}`);
-    if (r.sourceIps.length > 0) out.push('', table(['source IP', 'country', 'count', 'first seen', 'last seen'], r.sourceIps.map((s) => [s.ip, s.country ?? '', s.count, isoTime(s.firstSeen), isoTime(s.lastSeen)])));
+    if (r.sourceIps.length > 0) out.push('', table(['source IP', 'country', 'network (AS)', 'count', 'first seen', 'last seen'], r.sourceIps.map((s) => [s.ip, s.country ?? '', s.asn == null ? '' : `AS${s.asn}`, s.count, isoTime(s.firstSeen), isoTime(s.lastSeen)])));
     if (r.recentDecisions.length > 0) {
       out.push('', 'Recent refusals:', table(['time', 'stage', 'action', 'code', 'ip', 'why'], r.recentDecisions.map((d) => [isoTime(d.t), d.stage, d.action, d.code ?? '', d.ip ?? '', d.detail])));
     }

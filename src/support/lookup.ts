@@ -1,6 +1,6 @@
 import type { FumidaiConfig } from '../config/config.ts';
 import { limitsFor } from '../engine/measures/rate-limit.ts';
-import type { EpochMs, SenderId } from '../engine/types.ts';
+import type { EpochMs, NetworkOperatorLookup, SenderId } from '../engine/types.ts';
 import type { CounterStore, SourceIpStat } from '../store/counter-store.ts';
 import type { DecisionRecord, RecordStore, SenderAddress, Suspension } from '../store/record-store.ts';
 import { abroadPermission } from '../engine/measures/source-common.ts';
@@ -30,7 +30,8 @@ export interface LookupReport {
   readonly addresses: readonly SenderAddress[];
   /** Sending pace: messages per hour over each window (countermeasure 5's "database of pace"). */
   readonly pace: readonly { readonly name: string; readonly perHour: number }[];
-  readonly sourceIps: readonly SourceIpStat[];
+  /** With the AS of each address (null when unknown, or with detection.familiarScope "network"): the familiar-operator exception compares these. */
+  readonly sourceIps: readonly (SourceIpStat & { readonly asn: number | null })[];
   readonly suspension: Suspension | null;
   readonly history: readonly Suspension[];
   readonly recentDecisions: readonly DecisionRecord[];
@@ -38,9 +39,10 @@ export interface LookupReport {
 
 export async function lookup(
   sender: SenderId,
-  deps: { config: FumidaiConfig; counters: CounterStore; records: RecordStore; now: EpochMs },
+  deps: { config: FumidaiConfig; counters: CounterStore; records: RecordStore; now: EpochMs; operators?: NetworkOperatorLookup | null },
 ): Promise<LookupReport> {
   const { config, counters, records, now } = deps;
+  const operators = deps.operators ?? null;
   const settings = await records.user(sender);
   const limits = limitsFor(config, settings, now);
   const limitsSource = limits === config.limits.windows ? 'default' : settings?.limits === limits ? 'user' : 'bulk-window';
@@ -63,7 +65,7 @@ export async function lookup(
     abroad: { ...abroadPermission(settings, config, now), until: settings?.abroadUntil ?? null },
     addresses: settings?.addresses ?? [],
     pace: config.limits.windows.map((w, i) => ({ name: w.name, perHour: Math.round(((peek.windows[i]?.messages ?? 0) * 3600 * 10) / w.seconds) / 10 })),
-    sourceIps: await counters.sourceIps(sender, now),
+    sourceIps: (await counters.sourceIps(sender, now)).map((a) => ({ ...a, asn: operators?.asnOf(a.ip) ?? null })),
     suspension: history.find((s) => s.releasedAt === null) ?? null,
     history,
     recentDecisions: await records.recentDecisions(sender, 20),

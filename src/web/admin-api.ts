@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { FumidaiConfig } from '../config/config.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Engine } from '../engine/engine.ts';
-import { senderId, type SenderId } from '../engine/types.ts';
+import { senderId, type NetworkOperatorLookup, type SenderId } from '../engine/types.ts';
 import type { CounterStore, TopMetric, WindowLimit } from '../store/counter-store.ts';
 import type { BulkWindow, RecordStore, UserSettings } from '../store/record-store.ts';
 import { lookup } from '../support/lookup.ts';
@@ -25,6 +25,8 @@ export interface AdminDeps {
   readonly records: RecordStore;
   readonly token: string;
   readonly health?: () => Record<string, unknown>;
+  /** AS numbers for the source addresses in lookups (serve passes the engine's). */
+  readonly operators?: NetworkOperatorLookup | null;
 }
 
 class HttpError extends Error {
@@ -160,7 +162,7 @@ async function handle(req: http.IncomingMessage, d: AdminDeps): Promise<unknown>
   }
   if (resource === 'senders' && id !== undefined) {
     const sender = parseSender(id);
-    if (sub === undefined && method === 'GET') return lookup(sender, { config: d.config, counters: d.counters, records: d.records, now });
+    if (sub === undefined && method === 'GET') return lookup(sender, { config: d.config, counters: d.counters, records: d.records, now, operators: d.operators ?? null });
     if (sub === 'suspend' && method === 'POST') {
       const body = await readJson(req);
       const reason = text(body, 'reason', true)!;

@@ -83,9 +83,10 @@ describe('fumidai serve as a process', () => {
     const look = await p.cli(['lookup', 'carol']);
     assert.equal(look.code, 0, look.stderr);
     assert.match(look.stdout, /hour \(1h\)\s+2\s+2\s+2\s+10/);
-    // The source IP table shows each address's country (both addresses are Japanese).
-    assert.match(look.stdout, /126\.1\.1\.1\s+JP\s+2/);
-    assert.match(look.stdout, /1\.72\.3\.4\s+JP\s+1/);
+    // The source IP table shows each address's country (both addresses are Japanese) and
+    // network operator (SoftBank, NTT DOCOMO: what the familiar-operator exception compares).
+    assert.match(look.stdout, /126\.1\.1\.1\s+JP\s+AS17676\s+2/);
+    assert.match(look.stdout, /1\.72\.3\.4\s+JP\s+AS9605\s+1/);
     assert.match(look.stdout, /Distinct countries: .*1 in 1h/);
     assert.match(look.stdout, /defer\s+450/);
     const top = await p.cli(['top', '--by', 'source-ips', '--window', '1h', '--json']);
