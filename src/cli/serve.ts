@@ -101,6 +101,10 @@ export async function serve(config: FumidaiConfig): Promise<void> {
     const db = source.status().database;
     process.stdout.write(`fumidai: country database ${db.file} (${db.type}${db.coordinates ? ', with coordinates' : ', country centroids'})\n`);
   }
+  if (operators) {
+    const t = operators.table;
+    process.stdout.write(`fumidai: ASN table ${t.folder} (${t.ranges} ranges, loaded in ${Math.round(t.loadMs)} ms) for detection.familiarScope "as"\n`);
+  }
   for (const a of policy.addresses) process.stdout.write(`fumidai: policy server listening on ${a}\n`);
   for (const a of milter?.addresses ?? []) process.stdout.write(`fumidai: milter listening on ${a}\n`);
   if (admin) process.stdout.write(`fumidai: admin API listening on ${admin.address} (token in ${config.admin.token ? 'the config' : join(config.dataDir, 'admin.token')})\n`);

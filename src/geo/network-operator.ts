@@ -9,7 +9,7 @@ import type { GeoSourceResolver } from './source-resolver.ts';
 // is off, so the table is loaded here when the source resolver has not loaded it already.
 
 /** Null with familiarScope "network"; throws with a message naming the setting when the table cannot be read. */
-export function createNetworkOperatorLookup(config: FumidaiConfig, source: GeoSourceResolver | null): NetworkOperatorLookup | null {
+export function createNetworkOperatorLookup(config: FumidaiConfig, source: GeoSourceResolver | null): AsnOperatorLookup | null {
   if (config.detection.familiarScope !== 'as') return null;
   let db = source?.asn ?? null;
   if (db === null) {
@@ -20,11 +20,14 @@ export function createNetworkOperatorLookup(config: FumidaiConfig, source: GeoSo
       throw new Error(`${folder === null ? 'detection.familiarScope' : 'source.reputation.asnDatabase'}: ${(e as Error).message}`);
     }
   }
-  const table = db;
-  return {
-    asnOf(ip: string): number | null {
-      const p = parseIp(ip);
-      return p === null ? null : table.lookup(p);
-    },
-  };
+  return new AsnOperatorLookup(db);
+}
+
+export class AsnOperatorLookup implements NetworkOperatorLookup {
+  constructor(readonly table: AsnDatabase) {}
+
+  asnOf(ip: string): number | null {
+    const p = parseIp(ip);
+    return p === null ? null : this.table.lookup(p);
+  }
 }
