@@ -164,7 +164,7 @@ export class Engine {
     const ctx: ContentContext = { event, config: this.config, settings, limits, snapshot, source, content };
     let worst: Finding | null = null;
     const reasons: Reason[] = [];
-    let suspend: SuspendRequest | null = null;
+    let suspendRequests: SuspendRequest[] | null = null;
     let notifyLimit = false;
     let pool: string | undefined;
     let notices: NoticeRequest[] | null = null;
@@ -174,23 +174,16 @@ export class Engine {
       reasons.push(f.reason);
       if (f.pool !== undefined) pool ??= f.pool;
       if (f.notice !== undefined) (notices ??= []).push(f.notice);
-      if (f.suspend && suspend === null && !snapshot.suspended) suspend = f.suspend;
+      if (f.suspend && !snapshot.suspended) (suspendRequests ??= []).push(f.suspend);
       if (f.notifyLimit) notifyLimit = true;
       if (worst === null || SEVERITY[f.action] > SEVERITY[worst.action]) worst = f;
     }
 
-    if (suspend !== null && suspend.action === 'suspend' && suspend.spareFamiliarOperator !== undefined && event.ip !== null && this.operators !== null) {
-      const spare = suspend.spareFamiliarOperator;
-      const known = await this.familiarOperator(event.sender, event.ip, now, spare.after);
-      if (known !== null) {
-        const figures = { ...suspend.figures, asn: known.asn, operatorAgeDays: known.ageDays };
-        const detail = `${suspend.detail}; from the ID's familiar network operator AS${known.asn} (known ${known.ageDays} d): notified, not suspended`;
-        const rule = suspend.rule;
-        const i = reasons.findIndex((r) => r.rule === rule);
-        if (i >= 0) reasons[i] = { ...reasons[i]!, detail, figures };
-        (notices ??= []).push({ kind: 'suspicious', data: { rule, ...figures }, onceWithin: spare.noticeWithin });
-        suspend = null;
-      }
+    let suspend: SuspendRequest | null = null;
+    if (suspendRequests !== null) {
+      const chosen = await this.chooseSuspension(event, suspendRequests, reasons);
+      suspend = chosen.suspend;
+      if (chosen.spared.length > 0) (notices ??= []).push(...chosen.spared);
     }
 
     const effects: Effect[] = [];
@@ -272,6 +265,43 @@ export class Engine {
       }
     }
     return this.content;
+  }
+
+  /**
+   * Of the rules' suspension requests, the first that suspends and is not spared by the
+   * familiar-operator exception, else the first that only notifies. A spared request's
+   * reason says why, and it becomes a `suspicious` notice when nothing suspends.
+   */
+  private async chooseSuspension(
+    event: EngineEvent & { sender: SenderId },
+    requests: readonly SuspendRequest[],
+    reasons: Reason[],
+  ): Promise<{ suspend: SuspendRequest | null; spared: NoticeRequest[] }> {
+    const spared: NoticeRequest[] = [];
+    let notifyOnly: SuspendRequest | null = null;
+    // Both rules usually have the same familiarAfter: one read of the address list for both.
+    const known = new Map<number, { asn: number; ageDays: number } | null>();
+    for (const s of requests) {
+      if (s.action === 'notify') {
+        notifyOnly ??= s;
+        continue;
+      }
+      const spare = s.spareFamiliarOperator;
+      if (spare !== undefined && event.ip !== null && this.operators !== null) {
+        let k = known.get(spare.after);
+        if (k === undefined) known.set(spare.after, (k = await this.familiarOperator(event.sender, event.ip, event.t, spare.after)));
+        if (k !== null) {
+          const figures = { ...s.figures, asn: k.asn, operatorAgeDays: k.ageDays };
+          const detail = `${s.detail}; from the ID's familiar network operator AS${k.asn} (known ${k.ageDays} d): notified, not suspended`;
+          const i = reasons.findIndex((r) => r.rule === s.rule);
+          if (i >= 0) reasons[i] = { ...reasons[i]!, detail, figures };
+          spared.push({ kind: 'suspicious', data: { rule: s.rule, ...figures }, onceWithin: spare.noticeWithin });
+          continue;
+        }
+      }
+      return { suspend: s, spared: [] };
+    }
+    return { suspend: notifyOnly, spared };
   }
 
   /**

@@ -89,6 +89,18 @@ describe('detection of compromised IDs', () => {
     await f.close();
   });
 
+  it('a rule in notify mode does not mask another rule\'s suspension in the same request', async () => {
+    const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 3, window: '10m', action: 'notify' }, burstSourceIps: { distinct: 4, window: '10m' } } });
+    const id = senderId('both-rules');
+    const actions: string[] = [];
+    // Refused from the third message on; the fourth network arrives with the fourth refusal.
+    for (const [i, ip] of ['45.1.0.1', '45.1.0.1', '45.2.0.1', '45.3.0.1', '45.1.0.1', '45.4.0.1'].entries()) actions.push((await f.send(id, { ip, at: T0 + i * 100 })).action);
+    assert.deepEqual(actions, ['accept', 'accept', 'defer', 'defer', 'defer', 'reject']);
+    assert.equal((await f.records.activeSuspension(id))?.rule, 'burst-source-ips');
+    assert.ok((await f.records.notices(id, 10)).some((n) => n.kind === 'suspicious' && n.data.rule === 'sustained-breach'), 'the notify-mode rule still notifies');
+    await f.close();
+  });
+
   it('a refused transaction counts one refusal however many recipients the client then tries', async () => {
     const f = fixture({ limits: { windows: [{ name: 'minute', seconds: 60, messages: 2, recipients: 100 }] }, detection: { sustainedBreach: { refusals: 5, window: '10m' } } });
     const id = senderId('many-recipients');

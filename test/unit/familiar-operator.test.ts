@@ -95,4 +95,22 @@ describe('familiar network operator (detection.familiarScope "as")', () => {
     assert.equal((await f.records.activeSuspension(id))?.rule, 'sustained-breach');
     await f.close();
   });
+
+  it('a rule spared by the familiar operator does not cancel another rule\'s suspension in the same request', async () => {
+    const f = fixture({ limits: tight, detection: { sustainedBreach: { refusals: 5, window: '10m' }, burstSourceIps: { distinct: 4, window: '10m' } } }, operators);
+    const id = senderId('victim');
+    await f.send(id, { ip: HOME, at: T0 });
+    const start = T0 + 10 * DAY;
+    // Two sent and five refused from the ISP's other pool: sustained-breach is spared.
+    for (let i = 0; i < 7; i++) await f.send(id, { ip: HOME_AFTER_RECONNECT, at: start + i * 100 });
+    assert.equal(await f.records.activeSuspension(id), null);
+    // Three more /24s of the same ISP within the burst window: the fourth network in ten
+    // minutes trips burst-source-ips while sustained-breach is spared again.
+    const last = [];
+    for (const [i, ip] of ['180.10.34.5', '180.10.35.6', '180.10.36.7'].entries()) last.push(await f.send(id, { ip, at: start + 1000 + i * 100 }));
+    assert.equal(last[2]!.action, 'reject');
+    assert.equal((await f.records.activeSuspension(id))?.rule, 'burst-source-ips');
+    assert.ok(last[2]!.reasons.some((r) => r.rule === 'sustained-breach' && r.detail.includes('AS4713')), 'the spared rule says why');
+    await f.close();
+  });
 });
