@@ -88,7 +88,14 @@ export async function replayCommand(config: FumidaiConfig, args: string[]): Prom
     }
   }
   const writer = new ChunkWriter(stream);
-  const runner = new ReplayRunner({ config, ...(values['summary-only'] ? {} : { emit: (l: string) => writer.push(l) }) });
+  let runner: ReplayRunner;
+  try {
+    runner = new ReplayRunner({ config, ...(values['summary-only'] ? {} : { emit: (l: string) => writer.push(l) }) });
+  } catch (e) {
+    // A database file or list the config names is unusable: the message names the setting.
+    process.stderr.write(`fumidai replay: ${(e as Error).message}\n`);
+    return 2;
+  }
 
   const started = performance.now();
   const cpuStart = process.cpuUsage();

@@ -157,6 +157,21 @@ describe('replay: input validation', () => {
     assert.equal(summary.lines.message, 2);
   });
 
+  it('an unusable file named in the config stops the replay with exit code 2 and the setting named', async () => {
+    const file = write('one.jsonl', [line({ type: 'user', t: iso(0), user: 'u1' })]);
+    const saved = process.stderr.write;
+    let said = '';
+    process.stderr.write = ((chunk: string) => ((said += chunk), true)) as typeof process.stderr.write;
+    try {
+      const code = await replayCommand(configFromObject({ source: { reputation: { asnDatabase: join(dir, 'no-such-folder') } } }), [file, '--summary-only', '--quiet']);
+      assert.equal(code, 2);
+    } finally {
+      process.stderr.write = saved;
+    }
+    assert.match(said, /^fumidai replay: source\.reputation\.asnDatabase: .*no asn-ipv4-num\.csv/);
+    assert.doesNotMatch(said, /\n\s+at /, 'no stack trace');
+  });
+
   it('time order is checked', async () => {
     const r = new ReplayRunner({ config });
     assert.equal(await r.line(line({ type: 'user', t: iso(5000), user: 'u' }), 1), null);
