@@ -183,7 +183,7 @@ export class Engine {
     if (suspendRequests !== null) {
       const chosen = await this.chooseSuspension(event, suspendRequests, reasons);
       suspend = chosen.suspend;
-      if (chosen.spared.length > 0) (notices ??= []).push(...chosen.spared);
+      if (chosen.notices.length > 0) (notices ??= []).push(...chosen.notices);
     }
 
     const effects: Effect[] = [];
@@ -199,7 +199,7 @@ export class Engine {
       effects.push({ type: 'audit', sender: event.sender, action: 'limit-reached', detail: worst.reason.detail });
     }
     let verdict: Verdict;
-    if (suspend !== null && suspend.action === 'suspend') {
+    if (suspend !== null) {
       effects.push(await this.suspendEffect(event.sender, suspend, now));
       verdict = {
         action: 'reject',
@@ -210,10 +210,6 @@ export class Engine {
         effects,
       };
     } else {
-      if (suspend !== null) {
-        effects.push({ type: 'notice', sender: event.sender, kind: 'suspicious', data: { rule: suspend.rule, ...suspend.figures } });
-        effects.push({ type: 'audit', sender: event.sender, action: 'suspicious', detail: `${suspend.rule}: ${suspend.detail}` });
-      }
       verdict = worst === null || worst.action === 'accept'
         ? reasons.length === 0 && effects.length === 0
           ? ACCEPT
@@ -269,39 +265,35 @@ export class Engine {
 
   /**
    * Of the rules' suspension requests, the first that suspends and is not spared by the
-   * familiar-operator exception, else the first that only notifies. A spared request's
-   * reason says why, and it becomes a `suspicious` notice when nothing suspends.
+   * familiar-operator exception. When none does, the requests that only notify (action
+   * `notify`, or spared: their reasons say why) become `suspicious` notices, each kind at
+   * most once per the rule's `noticeWithin`.
    */
   private async chooseSuspension(
     event: EngineEvent & { sender: SenderId },
     requests: readonly SuspendRequest[],
     reasons: Reason[],
-  ): Promise<{ suspend: SuspendRequest | null; spared: NoticeRequest[] }> {
-    const spared: NoticeRequest[] = [];
-    let notifyOnly: SuspendRequest | null = null;
+  ): Promise<{ suspend: SuspendRequest | null; notices: NoticeRequest[] }> {
+    const notices: NoticeRequest[] = [];
     // Both rules usually have the same familiarAfter: one read of the address list for both.
     const known = new Map<number, { asn: number; ageDays: number } | null>();
     for (const s of requests) {
       if (s.action === 'notify') {
-        notifyOnly ??= s;
+        notices.push({ kind: 'suspicious', data: { rule: s.rule, ...s.figures }, onceWithin: s.noticeWithin });
         continue;
       }
-      const spare = s.spareFamiliarOperator;
-      if (spare !== undefined && event.ip !== null && this.operators !== null) {
-        let k = known.get(spare.after);
-        if (k === undefined) known.set(spare.after, (k = await this.familiarOperator(event.sender, event.ip, event.t, spare.after)));
-        if (k !== null) {
-          const figures = { ...s.figures, asn: k.asn, operatorAgeDays: k.ageDays };
-          const detail = `${s.detail}; from the ID's familiar network operator AS${k.asn} (known ${k.ageDays} d): notified, not suspended`;
-          const i = reasons.findIndex((r) => r.rule === s.rule);
-          if (i >= 0) reasons[i] = { ...reasons[i]!, detail, figures };
-          spared.push({ kind: 'suspicious', data: { rule: s.rule, ...figures }, onceWithin: spare.noticeWithin });
-          continue;
-        }
-      }
-      return { suspend: s, spared: [] };
+      const after = s.familiarOperatorAfter;
+      if (after === undefined || event.ip === null || this.operators === null) return { suspend: s, notices: [] };
+      let k = known.get(after);
+      if (k === undefined) known.set(after, (k = await this.familiarOperator(event.sender, event.ip, event.t, after)));
+      if (k === null) return { suspend: s, notices: [] };
+      const figures = { ...s.figures, asn: k.asn, operatorAgeDays: k.ageDays };
+      const detail = `${s.detail}; from the ID's familiar network operator AS${k.asn} (known ${k.ageDays} d): notified, not suspended`;
+      const i = reasons.findIndex((r) => r.rule === s.rule);
+      if (i >= 0) reasons[i] = { ...reasons[i]!, detail, figures };
+      notices.push({ kind: 'suspicious', data: { rule: s.rule, ...figures }, onceWithin: s.noticeWithin });
     }
-    return { suspend: notifyOnly, spared };
+    return { suspend: null, notices };
   }
 
   /**

@@ -38,13 +38,18 @@ export interface SuspendRequest {
   /** 'notify' records the finding without suspending. */
   readonly action: 'suspend' | 'notify';
   /**
-   * The rule spares the ID's familiar network operator (detection.familiarScope "as"): when
-   * the ID first used an address of the request's autonomous system at least `after`
-   * seconds ago, the engine records a `suspicious` notice (once per `noticeWithin`) instead
-   * of suspending. Modules cannot see the ID's address list; the engine reads it only here,
-   * on the rare way to a suspension.
+   * When the finding only notifies (action 'notify', or spared below), its `suspicious`
+   * notice and audit entry are recorded at most once per this many seconds: a client that
+   * keeps pushing would otherwise add one per request.
    */
-  readonly spareFamiliarOperator?: { readonly after: number; readonly noticeWithin: number };
+  readonly noticeWithin: number;
+  /**
+   * The rule spares the ID's familiar network operator (detection.familiarScope "as"): when
+   * the ID first used an address of the request's autonomous system at least this many
+   * seconds ago, the engine notifies instead of suspending. Modules cannot see the ID's
+   * address list; the engine reads it only here, on the rare way to a suspension.
+   */
+  readonly familiarOperatorAfter?: number;
 }
 
 export interface Finding {

@@ -262,11 +262,19 @@ describe('detection of compromised IDs', () => {
     await f.close();
   });
 
-  it('a rule set to notify records a notice and an audit entry but does not suspend', async () => {
+  it('a rule set to notify records a notice and an audit entry once per window, and does not suspend', async () => {
     const f = fixture({ detection: { burstSourceIps: { distinct: 2, action: 'notify' }, manySourceIps: { enabled: false } } });
-    for (let i = 0; i < 3; i++) assert.equal((await f.send('watched', { ip: `45.${i}.0.1`, at: T0 + i })).action, 'accept');
-    assert.equal(await f.records.activeSuspension(senderId('watched')), null);
-    assert.equal((await f.records.notices(senderId('watched'), 10))[0]?.kind, 'suspicious');
+    const id = senderId('watched');
+    // The rule fires on the second to the sixth message: one notice for the window, not five.
+    for (let i = 0; i < 6; i++) assert.equal((await f.send(id, { ip: `45.${i}.0.1`, at: T0 + i })).action, 'accept');
+    assert.equal(await f.records.activeSuspension(id), null);
+    const suspicious = async (): Promise<number> => (await f.records.notices(id, 50)).filter((n) => n.kind === 'suspicious').length;
+    assert.equal(await suspicious(), 1);
+    assert.equal((await f.records.auditLog({ sender: id, limit: 50 })).filter((a) => a.action === 'suspicious').length, 1);
+    assert.equal((await f.records.notices(id, 10))[0]?.data.rule, 'burst-source-ips');
+    // After the rule's window (10 min) it notifies again.
+    for (let i = 0; i < 2; i++) await f.send(id, { ip: `46.${i}.0.1`, at: T0 + 11 * MIN + i });
+    assert.equal(await suspicious(), 2);
     await f.close();
   });
 

@@ -2,7 +2,7 @@ import { formatDuration } from '../../config/duration.ts';
 import type { UserSettings } from '../../store/record-store.ts';
 import type { Finding, Measure } from '../measure.ts';
 import type { EpochMs } from '../types.ts';
-import { familiarOperatorCheck, sourceFamiliarity } from './familiar-network.ts';
+import { familiarOperatorAfter, sourceFamiliarity } from './familiar-network.ts';
 
 /** An operator approved this ID's volume: own limits, or a bulk window active or ended within `window` seconds. */
 function hasOverride(settings: UserSettings | null, now: EpochMs, window: number): boolean {
@@ -50,7 +50,8 @@ export const baselineJump: Measure = {
         figures,
         autoReleaseAfter: rule.autoReleaseAfter,
         action: rule.action,
-        spareFamiliarOperator: familiarOperatorCheck(config, rule.familiarAfter, rule.window),
+        noticeWithin: rule.window,
+        familiarOperatorAfter: familiarOperatorAfter(config, rule.familiarAfter),
       },
     };
   },

@@ -14,7 +14,7 @@ export const failedLoginsThenSuccess: Measure = {
     return {
       action: 'accept',
       reason: { module: 'detection', rule: 'failed-logins-then-success', detail, figures },
-      suspend: { rule: 'failed-logins-then-success', detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
+      suspend: { rule: 'failed-logins-then-success', detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action, noticeWithin: rule.window },
     };
   },
 };

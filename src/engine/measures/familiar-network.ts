@@ -10,7 +10,7 @@ import type { EpochMs } from '../types.ts';
 //
 // A home line's address changes when it reconnects, often to another /24 of the same ISP:
 // with detection.familiarScope "as" the engine also spares a request from an autonomous
-// system the ID has used for `familiarAfter` (SuspendRequest.spareFamiliarOperator).
+// system the ID has used for `familiarAfter` (SuspendRequest.familiarOperatorAfter).
 
 export interface SourceFamiliarity {
   /** The request's network was first used by the ID at least `familiarAfter` ago. */
@@ -29,7 +29,7 @@ export function sourceFamiliarity(snapshot: SenderSnapshot, now: EpochMs, famili
   };
 }
 
-/** The engine's familiar-operator check for a rule about to suspend; undefined when it does not apply. */
-export function familiarOperatorCheck(config: FumidaiConfig, familiarAfter: number | null, noticeWithin: number): SuspendRequest['spareFamiliarOperator'] {
-  return familiarAfter !== null && config.detection.familiarScope === 'as' ? { after: familiarAfter, noticeWithin } : undefined;
+/** SuspendRequest.familiarOperatorAfter for a rule with this familiarAfter; undefined when the check does not apply. */
+export function familiarOperatorAfter(config: FumidaiConfig, familiarAfter: number | null): SuspendRequest['familiarOperatorAfter'] {
+  return familiarAfter !== null && config.detection.familiarScope === 'as' ? familiarAfter : undefined;
 }

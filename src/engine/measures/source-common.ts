@@ -109,7 +109,7 @@ export function penaltyFinding(ctx: AssessContext, rule: SourcePenaltyRule, reas
       return {
         action: 'accept',
         reason,
-        suspend: { rule: reason.rule, detail: reason.detail, figures: reason.figures ?? {}, autoReleaseAfter: rule.autoReleaseAfter ?? null, action: 'suspend' },
+        suspend: { rule: reason.rule, detail: reason.detail, figures: reason.figures ?? {}, autoReleaseAfter: rule.autoReleaseAfter ?? null, action: 'suspend', noticeWithin: ctx.config.source.regions.noticeInterval },
         ...base,
       };
   }

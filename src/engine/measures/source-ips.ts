@@ -27,7 +27,7 @@ function check(ctx: AssessContext, name: RuleName): Finding | null {
   return {
     action: 'accept',
     reason: { module: 'detection', rule: ruleName, detail, figures },
-    suspend: { rule: ruleName, detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action },
+    suspend: { rule: ruleName, detail, figures, autoReleaseAfter: rule.autoReleaseAfter, action: rule.action, noticeWithin: rule.window },
   };
 }
 

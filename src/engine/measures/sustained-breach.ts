@@ -1,6 +1,6 @@
 import { formatDuration } from '../../config/duration.ts';
 import type { Finding, Measure } from '../measure.ts';
-import { familiarOperatorCheck, sourceFamiliarity } from './familiar-network.ts';
+import { familiarOperatorAfter, sourceFamiliarity } from './familiar-network.ts';
 
 // Countermeasure 1, detection: a client that keeps pushing after being told to slow down
 // is a bulk tool, not a person. Each refused transaction counts once.
@@ -33,7 +33,8 @@ export const sustainedBreach: Measure = {
         figures,
         autoReleaseAfter: rule.autoReleaseAfter,
         action: rule.action,
-        spareFamiliarOperator: familiarOperatorCheck(config, rule.familiarAfter, rule.window),
+        noticeWithin: rule.window,
+        familiarOperatorAfter: familiarOperatorAfter(config, rule.familiarAfter),
       },
     };
   },
