@@ -2,7 +2,7 @@ import { formatDuration } from '../../config/duration.ts';
 import type { UserSettings } from '../../store/record-store.ts';
 import type { Finding, Measure } from '../measure.ts';
 import type { EpochMs } from '../types.ts';
-import { familiarOperatorAfter, sourceFamiliarity } from './familiar-network.ts';
+import { familiarOrSuspend } from './familiar-network.ts';
 
 /** An operator approved this ID's volume: own limits, or a bulk window active or ended within `window` seconds. */
 function hasOverride(settings: UserSettings | null, now: EpochMs, window: number): boolean {
@@ -35,24 +35,6 @@ export const baselineJump: Measure = {
     if (recent < threshold) return null;
     const detail = `${recent} messages in ${formatDuration(rule.window)} against a baseline of ${expected.toFixed(1)}; threshold ${Math.ceil(threshold)}`;
     const figures: Record<string, number> = { messages: recent, baseline: Number(expected.toFixed(2)), threshold: Math.ceil(threshold) };
-    const source = sourceFamiliarity(snapshot, event.t, rule.familiarAfter);
-    if (source.ageDays !== null) figures.sourceAgeDays = source.ageDays;
-    if (source.familiar) {
-      const reason = { module: 'detection', rule: 'baseline-jump', detail: `${detail}; from a familiar network (known ${source.ageDays} d): notified, not suspended`, figures };
-      return { action: 'accept', reason, notice: { kind: 'suspicious', data: { rule: 'baseline-jump', ...figures }, onceWithin: rule.window } };
-    }
-    return {
-      action: 'accept',
-      reason: { module: 'detection', rule: 'baseline-jump', detail, figures },
-      suspend: {
-        rule: 'baseline-jump',
-        detail,
-        figures,
-        autoReleaseAfter: rule.autoReleaseAfter,
-        action: rule.action,
-        noticeWithin: rule.window,
-        familiarOperatorAfter: familiarOperatorAfter(config, rule.familiarAfter),
-      },
-    };
+    return familiarOrSuspend({ snapshot, now: event.t, config }, 'baseline-jump', rule, detail, figures);
   },
 };

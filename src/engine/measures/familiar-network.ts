@@ -1,6 +1,6 @@
-import type { FumidaiConfig } from '../../config/config.ts';
+import type { DetectionRule, FumidaiConfig } from '../../config/config.ts';
 import type { SenderSnapshot } from '../../store/counter-store.ts';
-import type { SuspendRequest } from '../measure.ts';
+import type { Finding } from '../measure.ts';
 import type { EpochMs } from '../types.ts';
 
 // Shared by the detection rules that spare an ID's own familiar network (sustained-breach,
@@ -29,7 +29,42 @@ export function sourceFamiliarity(snapshot: SenderSnapshot, now: EpochMs, famili
   };
 }
 
-/** SuspendRequest.familiarOperatorAfter for a rule with this familiarAfter; undefined when the check does not apply. */
-export function familiarOperatorAfter(config: FumidaiConfig, familiarAfter: number | null): SuspendRequest['familiarOperatorAfter'] {
-  return familiarAfter !== null && config.detection.familiarScope === 'as' ? familiarAfter : undefined;
+/** A detection rule with the familiar-network exception (sustainedBreach, baselineJump). */
+export interface FamiliarExceptionRule extends DetectionRule {
+  readonly window: number;
+  readonly familiarAfter: number | null;
+}
+
+/**
+ * The finding of such a rule once its threshold is reached: from a familiar network one
+ * `suspicious` notice per window; otherwise a suspension (or what `action` says), which the
+ * engine still turns into a notice when the ID has long used the request's network operator.
+ */
+export function familiarOrSuspend(
+  ctx: { readonly snapshot: SenderSnapshot; readonly now: EpochMs; readonly config: FumidaiConfig },
+  ruleName: string,
+  rule: FamiliarExceptionRule,
+  detail: string,
+  figures: Record<string, number>,
+): Finding {
+  const source = sourceFamiliarity(ctx.snapshot, ctx.now, rule.familiarAfter);
+  if (source.ageDays !== null) figures.sourceAgeDays = source.ageDays;
+  if (source.familiar) {
+    const reason = { module: 'detection', rule: ruleName, detail: `${detail}; from a familiar network (known ${source.ageDays} d): notified, not suspended`, figures };
+    return { action: 'accept', reason, notice: { kind: 'suspicious', data: { rule: ruleName, ...figures }, onceWithin: rule.window } };
+  }
+  const operatorCheck = rule.familiarAfter !== null && ctx.config.detection.familiarScope === 'as';
+  return {
+    action: 'accept',
+    reason: { module: 'detection', rule: ruleName, detail, figures },
+    suspend: {
+      rule: ruleName,
+      detail,
+      figures,
+      autoReleaseAfter: rule.autoReleaseAfter,
+      action: rule.action,
+      noticeWithin: rule.window,
+      ...(operatorCheck ? { familiarOperatorAfter: rule.familiarAfter } : {}),
+    },
+  };
 }

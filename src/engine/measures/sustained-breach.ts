@@ -1,6 +1,6 @@
 import { formatDuration } from '../../config/duration.ts';
 import type { Finding, Measure } from '../measure.ts';
-import { familiarOperatorAfter, sourceFamiliarity } from './familiar-network.ts';
+import { familiarOrSuspend } from './familiar-network.ts';
 
 // Countermeasure 1, detection: a client that keeps pushing after being told to slow down
 // is a bulk tool, not a person. Each refused transaction counts once.
@@ -17,25 +17,7 @@ export const sustainedBreach: Measure = {
     const rule = config.detection.sustainedBreach;
     if (!rule.enabled || snapshot.exceeded === null || snapshot.breaches < rule.refusals) return null;
     const figures: Record<string, number> = { refusals: snapshot.breaches, threshold: rule.refusals };
-    const source = sourceFamiliarity(snapshot, event.t, rule.familiarAfter);
-    if (source.ageDays !== null) figures.sourceAgeDays = source.ageDays;
     const detail = `${snapshot.breaches} refused attempts in ${formatDuration(rule.window)}, threshold ${rule.refusals}`;
-    if (source.familiar) {
-      const reason = { module: 'detection', rule: 'sustained-breach', detail: `${detail}; from a familiar network (known ${source.ageDays} d): notified, not suspended`, figures };
-      return { action: 'accept', reason, notice: { kind: 'suspicious', data: { rule: 'sustained-breach', ...figures }, onceWithin: rule.window } };
-    }
-    return {
-      action: 'accept',
-      reason: { module: 'detection', rule: 'sustained-breach', detail, figures },
-      suspend: {
-        rule: 'sustained-breach',
-        detail,
-        figures,
-        autoReleaseAfter: rule.autoReleaseAfter,
-        action: rule.action,
-        noticeWithin: rule.window,
-        familiarOperatorAfter: familiarOperatorAfter(config, rule.familiarAfter),
-      },
-    };
+    return familiarOrSuspend({ snapshot, now: event.t, config }, 'sustained-breach', rule, detail, figures);
   },
 };
