@@ -283,9 +283,10 @@ export class Engine {
         continue;
       }
       const after = s.familiarOperatorAfter;
-      if (after === undefined || event.ip === null || this.operators === null) return { suspend: s, notices: [] };
+      const operators = this.operators;
+      if (after === undefined || event.ip === null || operators === null) return { suspend: s, notices: [] };
       let k = known.get(after);
-      if (k === undefined) known.set(after, (k = await this.familiarOperator(event.sender, event.ip, event.t, after)));
+      if (k === undefined) known.set(after, (k = await this.familiarOperator(operators, event.sender, event.ip, event.t, after)));
       if (k === null) return { suspend: s, notices: [] };
       const figures = { ...s.figures, asn: k.asn, operatorAgeDays: k.ageDays };
       const detail = `${s.detail}; from the ID's familiar network operator AS${k.asn} (known ${k.ageDays} d): notified, not suspended`;
@@ -301,12 +302,12 @@ export class Engine {
    * when that is at least `after` seconds; null otherwise. One read of the ID's address list:
    * only on the way to a suspension, never on the normal path.
    */
-  private async familiarOperator(sender: SenderId, ip: string, now: EpochMs, after: number): Promise<{ asn: number; ageDays: number } | null> {
-    const asn = this.operators!.asnOf(ip);
+  private async familiarOperator(operators: NetworkOperatorLookup, sender: SenderId, ip: string, now: EpochMs, after: number): Promise<{ asn: number; ageDays: number } | null> {
+    const asn = operators.asnOf(ip);
     if (asn === null) return null;
     let first = Infinity;
     for (const a of await this.counters.sourceIps(sender, now)) {
-      if (a.firstSeen < first && this.operators!.asnOf(a.ip) === asn) first = a.firstSeen;
+      if (a.firstSeen < first && operators.asnOf(a.ip) === asn) first = a.firstSeen;
     }
     if (!(now - first >= after * 1000)) return null;
     return { asn, ageDays: Number(((now - first) / 86_400_000).toFixed(1)) };
