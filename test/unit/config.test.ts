@@ -33,6 +33,7 @@ describe('config', () => {
     [{ policy: { listeners: [{ port: 1 }] } }, /policy\.listeners\.0/],
     [{ limits: { windows: [{ name: 'a', seconds: 60, messages: 1, recipients: 1 }, { name: 'b', seconds: '1m', messages: 1, recipients: 1 }] } }, /same length/],
     [{ replies: { languages: ['fr'] } }, /replies\.languages\.0/],
+    [{ detection: { familiarScope: 'asn' } }, /detection\.familiarScope/],
   ] as const) {
     it(`refuses ${JSON.stringify(doc)} naming the key`, () => {
       assert.throws(() => configFromObject(doc), (e: Error) => e instanceof ConfigError && message.test(e.message));
